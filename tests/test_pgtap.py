@@ -1,0 +1,83 @@
+"""Every pgTAP file of db/tests (``**/test_*.sql``, helpers excluded), run two ways.
+
+1. One pytest item per file, ``test_pgtap_file[<path under db/tests>]``: the file runs through
+   pytest-pgtap's runner on its own connection to the test database and its TAP is reported
+   by pytest-pgtap (one subtest per assertion; a failed assertion, a bad plan, an SQL error or
+   a bail-out fails the item).
+2. ``test_pg_prove``: pg_prove over the same files against the same database, exit 0 required.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pytest_pgtap.pgtap import Runner
+from pytest_pgtap.plugin.core import report_tap
+
+from tests.conftest import DB_DIR
+
+TESTS_DIR = DB_DIR / "tests"
+PG_PROVE_PACKAGE = "libtap-parser-sourcehandler-pgtap-perl"
+
+
+def pgtap_files() -> list[Path]:
+    """``db/tests/**/test_*.sql`` outside ``db/tests/helpers``, in path order."""
+    if not TESTS_DIR.is_dir():
+        return []
+    return sorted(
+        path
+        for path in TESTS_DIR.rglob("test_*.sql")
+        if path.relative_to(TESTS_DIR).parts[0] != "helpers"
+    )
+
+
+FILES = pgtap_files()
+
+
+def _label(path: Path) -> str:
+    return path.relative_to(TESTS_DIR).as_posix()
+
+
+@pytest.mark.parametrize("path", FILES, ids=[_label(p) for p in FILES])
+def test_pgtap_file(path: Path, dsn: str, request: pytest.FixtureRequest) -> None:
+    # A connection per file, as pg_prove gives each file its own psql.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            tap_lines = Runner(conn).run(path.read_text(encoding="utf-8").encode())
+        except psycopg.Error as exc:
+            diag = exc.diag
+            where = f" (at character {diag.statement_position})" if diag.statement_position else ""
+            context = f"\ncontext: {diag.context.strip()}" if diag.context else ""
+            pytest.fail(
+                f"{_label(path)}: SQL error {exc.sqlstate}: {diag.message_primary}{where}"
+                + (f"\ndetail: {diag.message_detail}" if diag.message_detail else "")
+                + context,
+                pytrace=False,
+            )
+    report_tap(request.node, [str(line) for line in tap_lines], _label(path))
+
+
+def test_pg_prove(pg_env: dict[str, str]) -> None:
+    pg_prove = shutil.which("pg_prove")
+    if pg_prove is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"pg_prove is not installed (apt-get install {PG_PROVE_PACKAGE})")
+        pytest.skip(f"pg_prove is not installed (bin/up installs {PG_PROVE_PACKAGE})")
+    if not FILES:
+        pytest.skip(f"no test_*.sql files under {TESTS_DIR} yet")
+    done = subprocess.run(
+        [pg_prove, "--failures", *(str(p) for p in FILES)],
+        env=pg_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    output: Any = (done.stdout + done.stderr).strip()
+    assert done.returncode == 0, f"pg_prove exited {done.returncode}:\n{output}"

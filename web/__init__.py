@@ -1,0 +1,1 @@
+"""Thin Litestar app: export, WebSocket relay, presence, health."""
