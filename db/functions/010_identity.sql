@@ -3,7 +3,6 @@
 
 create or replace function app.jwt_claims() returns jsonb
 language sql stable
-set search_path = ''
 as $$
     select coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), ''), '{}')::jsonb
 $$;
@@ -11,37 +10,56 @@ comment on function app.jwt_claims() is 'The claims of the request''s JWT, as Po
 
 create or replace function app.current_user_id() returns uuid
 language sql stable
-set search_path = ''
 as $$
     select case
-        when app.jwt_claims() ->> 'sub' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        then (app.jwt_claims() ->> 'sub')::uuid
+        when c.sub operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+        then c.sub::uuid
     end
+    from (select app.jwt_claims() operator(pg_catalog.->>) 'sub' as sub) c
 $$;
 comment on function app.current_user_id() is 'The app_users id named by the token''s sub claim, or null.';
 
-create or replace function app.current_org_id() returns uuid
-language sql stable security definer
+-- The signed-in user's organisation, application role and employee, looked up once per request.
+-- app.pre_request() stores the answer in a transaction-local setting keyed by the token's sub, so
+-- the helpers below (called by every policy) cost a setting read instead of a query; without
+-- the pre-request step, or when the claims changed since, they look the user up again. The cache
+-- can only be set by whoever can already set the claims themselves, and it dies with the request,
+-- so a role change or deactivation still takes effect on the next request.
+create or replace function app.current_identity() returns jsonb
+language plpgsql stable security definer
 set search_path = ''
 as $$
-    select u.org_id from app.app_users u where u.id = app.current_user_id() and u.active
+declare
+    v_user uuid := app.current_user_id();
+    v_cached jsonb := nullif(pg_catalog.current_setting('request.identity', true), '')::jsonb;
+begin
+    if v_user is null then
+        return null;
+    end if;
+    if v_cached is not null and v_cached ->> 'sub' = v_user::text then
+        return v_cached;
+    end if;
+    return (select pg_catalog.jsonb_build_object('sub', u.id, 'org', u.org_id, 'role', u.app_role,
+                                                 'employee', u.employee_id)
+            from app.app_users u
+            where u.id = v_user and u.active);
+end
 $$;
+comment on function app.current_identity() is 'The active signed-in user''s {sub, org, role, employee}, or null.';
+
+create or replace function app.current_org_id() returns uuid
+language sql stable
+as $$ select (app.current_identity() operator(pg_catalog.->>) 'org')::uuid $$;
 comment on function app.current_org_id() is 'The organisation of the signed-in, active user.';
 
 create or replace function app.current_app_role() returns app.app_role
-language sql stable security definer
-set search_path = ''
-as $$
-    select u.app_role from app.app_users u where u.id = app.current_user_id() and u.active
-$$;
+language sql stable
+as $$ select (app.current_identity() operator(pg_catalog.->>) 'role')::app.app_role $$;
 comment on function app.current_app_role() is 'The application role of the signed-in, active user.';
 
 create or replace function app.current_employee_id() returns uuid
-language sql stable security definer
-set search_path = ''
-as $$
-    select u.employee_id from app.app_users u where u.id = app.current_user_id() and u.active
-$$;
+language sql stable
+as $$ select (app.current_identity() operator(pg_catalog.->>) 'employee')::uuid $$;
 comment on function app.current_employee_id() is 'The employee record linked to the signed-in user, if any.';
 
 create or replace function app.direct_report_ids() returns uuid[]
@@ -49,17 +67,16 @@ language sql stable security definer
 set search_path = ''
 as $$
     select coalesce(pg_catalog.array_agg(e.id), '{}')
-    from app.app_users u
-    join app.employees e on e.org_id = u.org_id and e.manager_id = u.employee_id
-    where u.id = app.current_user_id() and u.active
+    from app.employees e
+    where e.org_id = app.current_org_id()
+      and e.manager_id = app.current_employee_id()
 $$;
 comment on function app.direct_report_ids() is 'The employees whose manager is the signed-in user''s employee.';
 
 create or replace function app.current_role_in(variadic roles app.app_role[]) returns boolean
 language sql stable
-set search_path = ''
 as $$
-    select coalesce(app.current_app_role() = any (roles), false)
+    select coalesce(app.current_app_role() operator(pg_catalog.=) any (roles), false)
 $$;
 comment on function app.current_role_in(app.app_role[]) is 'Whether the signed-in user holds one of the given application roles.';
 
@@ -94,11 +111,16 @@ begin
                   detail = pg_catalog.format('The account %s was deactivated.', user_row.email),
                   hint = 'Ask a superadmin of your organisation to reactivate it.';
     end if;
+    perform pg_catalog.set_config('request.identity',
+        pg_catalog.jsonb_build_object('sub', user_row.id, 'org', user_row.org_id,
+                                      'role', user_row.app_role, 'employee', user_row.employee_id)::text,
+        true);
 end
 $$;
 comment on function app.pre_request() is 'PostgREST pre-request hook: refuses unknown (401) and inactive (403) users.';
 
-grant execute on function app.jwt_claims(), app.current_user_id(), app.current_org_id(),
+grant execute on function app.jwt_claims(), app.current_user_id(), app.current_identity(),
+    app.current_org_id(),
     app.current_app_role(), app.current_employee_id(), app.direct_report_ids(),
     app.current_role_in(app.app_role[]) to authenticated, web_app;
 grant execute on function app.pre_request() to anon, authenticated;
