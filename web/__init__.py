@@ -1,1 +1,1 @@
-"""Thin Litestar app: export, WebSocket relay, presence, health."""
+"""The web app (Litestar): exports, the live event relay, presence and health (DESIGN §7)."""

@@ -1,0 +1,207 @@
+"""CSV export of 1,000,000 assignment rows through the web app, against `psql \\copy` of the
+same query as the same user, in the same run.
+
+    python bench/web_export.py [--rows 1000000]
+
+Builds a throwaway cluster, loads one organisation (20,000 employees x 50 modules = 1,000,000
+assignments by default; bulk-loaded with triggers off), starts `compliance web` as its own
+process, then runs once each: `curl` of GET /export/compliance.csv (time to first byte, total
+time, bytes) and `psql` with the caller's role and claims doing `\\copy (the export's query)`.
+Prints rows/s, MB/s, TTFB, the server's peak RSS (VmHWM) and the ratio to psql.
+Targets (issue 5): >= 0.8 of psql's throughput, peak RSS <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+import uuid
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from web_common import WebProcess, machine, start_cluster, token
+
+from web.exports import compliance_select
+from web.filters import ComplianceFilters, Resolved
+
+MODULES = 50
+
+
+def load(dsn: str, rows: int) -> tuple[uuid.UUID, uuid.UUID, str]:
+    employees = max(1, rows // MODULES)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("set session_replication_role = replica")  # bulk load: triggers off
+        org = conn.execute(
+            "insert into app.organizations (name, slug) values ('Bench Medical', 'bench-medical')"
+            " returning id"
+        ).fetchone()[0]
+        conn.execute(
+            "insert into app.departments (org_id, name)"
+            " select %s, 'Department ' || g from generate_series(1, 10) g",
+            [org],
+        )
+        conn.execute(
+            "insert into app.locations (org_id, name)"
+            " select %s, l from unnest(array['Ann Arbor', 'Wixom', 'Plymouth']) l",
+            [org],
+        )
+        conn.execute(
+            """
+            insert into app.employees (org_id, email, first_name, last_name, department_id,
+                                       location_id, job_title, start_date)
+            select %(org)s, 'person' || g || '@bench.test', 'First' || g, 'Last' || (g %% 997),
+                   (select id from app.departments where org_id = %(org)s
+                    order by name offset (g %% 10) limit 1),
+                   (select id from app.locations where org_id = %(org)s
+                    order by name offset (g %% 3) limit 1),
+                   'Staff', date '2020-01-01' + (g %% 1000)
+            from generate_series(1, %(n)s) g
+            """,
+            {"org": org, "n": employees},
+        )
+        conn.execute(
+            "insert into app.training_modules (org_id, name, month_key, due_date)"
+            " select %s, 'Module ' || g, '2025-' || lpad(((g %% 12) + 1)::text, 2, '0'),"
+            " date '2025-01-31' + g * 7 from generate_series(1, %s) g",
+            [org, MODULES],
+        )
+        conn.execute(
+            """
+            insert into app.training_assignments (org_id, employee_id, module_id, due_date,
+                                                  status, completion_date, score, attempts)
+            select e.org_id, e.id, m.id, m.due_date,
+                   s.status::app.assignment_status,
+                   case when s.status = 'completed' then timestamptz '2025-06-01 10:00+00' end,
+                   case when s.status = 'completed' then 91.5 end,
+                   case when s.status = 'completed' then 1 else 0 end
+            from app.employees e
+            cross join app.training_modules m
+            cross join lateral (select (array['completed', 'completed', 'in_progress',
+                                              'not_started', 'overdue'])
+                                       [1 + abs(hashtext(e.id::text || m.id::text)) %% 5]
+                                       as status) s
+            where e.org_id = %(org)s and m.org_id = %(org)s
+            """,
+            {"org": org},
+        )
+        user = conn.execute(
+            "insert into app.app_users (org_id, email, display_name, app_role)"
+            " values (%s, 'hr@bench.test', 'Bench HR', 'hr_admin') returning id",
+            [org],
+        ).fetchone()[0]
+        conn.execute("analyze")
+        count = conn.execute(
+            "select count(*) from app.training_assignments where org_id = %s", [org]
+        ).fetchone()[0]
+        query = compliance_select(
+            ComplianceFilters(),
+            Resolved(organization_id=org, organization_name="Bench", timezone="America/Detroit"),
+        ).as_string(conn)
+    print(f"loaded {count:,} assignments ({employees:,} employees x {MODULES} modules)")
+    return org, user, query
+
+
+def run_curl(base: str, jwt_token: str) -> tuple[float, float, int]:
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-H",
+            f"Authorization: Bearer {jwt_token}",
+            "-w",
+            "%{http_code} %{time_starttransfer} %{time_total} %{size_download}",
+            base + "/export/compliance.csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if out[0] != "200":
+        raise RuntimeError(f"export answered {out[0]}")
+    return float(out[1]), float(out[2]), int(out[3])
+
+
+def run_psql(dsn: str, user: uuid.UUID, query: str) -> tuple[float, int]:
+    params = conninfo_to_dict(dsn)
+    claims = json.dumps({"sub": str(user), "role": "authenticated"})
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(params["host"]),
+            "-p",
+            str(params["port"]),
+            "-U",
+            "web_app",
+            "-d",
+            str(params["dbname"]),
+            "-c",
+            "set role authenticated",
+            "-c",
+            "set timezone = 'America/Detroit'",
+            "-c",
+            f"do $$begin perform set_config('request.jwt.claims', '{claims}', false);"
+            " perform app.pre_request(); end$$",
+            "-c",
+            f"\\copy ({query}) to pstdout with (format csv, header)",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    return time.monotonic() - started, len(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    _cluster, dsn = start_cluster()
+    _org, user, query = load(dsn, args.rows)
+    web = WebProcess(dsn)
+    rss_idle = web.status("VmRSS")
+    jwt_token = token(user)
+    ttfb, total, size = run_curl(web.base, jwt_token)
+    peak = web.status("VmHWM")
+    psql_seconds, psql_bytes = run_psql(dsn, user, query)
+    web.stop()
+    rows = args.rows
+    mb = size / 1e6
+    print(
+        f"web  GET /export/compliance.csv: {rows:,} rows, {mb:.1f} MB in {total:.2f} s -> "
+        f"{rows / total:,.0f} rows/s, {mb / total:.1f} MB/s;"
+        f" time to first byte {ttfb * 1000:.0f} ms"
+    )
+    print(
+        f"psql \\copy of the same query as the same user: {psql_bytes / 1e6:.1f} MB in "
+        f"{psql_seconds:.2f} s -> {rows / psql_seconds:,.0f} rows/s, "
+        f"{psql_bytes / 1e6 / psql_seconds:.1f} MB/s"
+    )
+    ratio = psql_seconds / total
+    print(
+        f"ratio web/psql throughput: {ratio:.2f} (target >= 0.80: "
+        f"{'met' if ratio >= 0.8 else 'NOT met'})"
+    )
+    print(
+        f"server peak RSS (VmHWM): {peak / 1024:.1f} MB (idle before the export "
+        f"{rss_idle / 1024:.1f} MB; target <= 150 MB: {'met' if peak <= 150 * 1024 else 'NOT met'})"
+    )
+    if psql_bytes != size:
+        print(f"note: sizes differ (web {size} bytes, psql {psql_bytes} bytes)")
+    print(
+        "conditions: one run each, curl and psql write to /dev/null on the same machine; "
+        "the server is `compliance web` (uvicorn, 1 process) as role web_app; RLS applies to both"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,568 @@
+"""GET /export/compliance.{csv,xlsx,pdf} and GET /export/audit.csv.
+
+Every export:
+1. checks the token (401) and the filters (400 naming the field), takes an export slot (429);
+2. in one transaction acting as the caller: resolves department/location names to ids and writes
+   the ``compliance_export`` audit event with the filters (``app.record_export``) — committed
+   before the first byte leaves, so an export that is cut short is still on record, and the
+   long read below holds no transaction id (it never holds back the event relay's horizon);
+3. reads in a READ ONLY transaction acting as the caller (row-level security decides):
+   CSV straight from ``COPY (select …) TO STDOUT`` in chunks (constant memory, the connection
+   goes back to the pool when the last chunk is out); XLSX through xlsxwriter in constant-memory
+   mode into a temporary file, then streamed; PDF from ``api.compliance_report``, rendered with
+   reportlab in a worker thread.
+File names: ``compliance-report-YYYY-MM-DD.<ext>`` (``audit-log-YYYY-MM-DD.csv`` for the audit
+trail), the date in the organisation's time zone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import anyio
+import anyio.to_thread
+import psycopg
+from litestar import Request, Response, get
+from litestar.background_tasks import BackgroundTask
+from litestar.params import Parameter, QueryParameter
+from litestar.response import Stream
+from psycopg import sql
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import PoolTimeout
+
+from web.auth import request_token
+from web.db import AsyncConn, acting_as
+from web.errors import WebError
+from web.filters import AuditFilters, ComplianceFilters, Resolved, parse_filters, resolve
+from web.state import AppState
+
+__all__ = ["export_handlers"]
+
+log = logging.getLogger("web.export")
+
+COMPLIANCE_COLUMNS: tuple[str, ...] = (
+    "assignment_id",
+    "employee_id",
+    "employee_name",
+    "employee_email",
+    "employee_status",
+    "job_title",
+    "department",
+    "location",
+    "module",
+    "month_key",
+    "due_date",
+    "status",
+    "completion_date",
+    "score",
+    "attempts",
+    "is_required",
+    "is_late",
+    "exemption_reason",
+    "days_overdue",
+)
+COMPLIANCE_ORDER = (
+    "department, location, employee_name, employee_id, due_date, module, assignment_id"
+)
+
+AUDIT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "occurred_at",
+    "actor_user_id",
+    "actor_role",
+    "event_type",
+    "table_name",
+    "op",
+    "entity_id",
+    "employee_id",
+    "changed_fields",
+    "details",
+    "old_values",
+    "new_values",
+)
+
+XLSX_MAX_ROWS = 1_048_576  # rows of an Excel sheet, header included
+XLSX_BATCH = 5000
+
+
+# -- one export's life --------------------------------------------------------------------
+
+
+@dataclass
+class Export:
+    """The caller, the filters, the pooled connection and the slot of one export."""
+
+    state: AppState
+    kind: str
+    path: str
+    claims: dict[str, Any]
+    filters: ComplianceFilters | AuditFilters
+    resolved: Resolved | None = None
+    conn: AsyncConn | None = None
+    finished: bool = False
+    _released: bool = field(default=False, repr=False)
+
+    @property
+    def user(self) -> str:
+        return str(self.claims["sub"])
+
+    async def start(self) -> None:
+        """Take a slot and a connection; resolve the filters and audit the export (one commit)."""
+        self.state.limiter.acquire(self.user)
+        try:
+            self.conn = await self.state.pool.getconn(
+                timeout=self.state.settings.web_db_timeout_seconds
+            )
+        except PoolTimeout:
+            self.state.limiter.release(self.user)
+            self._released = True
+            raise WebError(503, "no database connection is free; try again shortly") from None
+        try:
+            async with acting_as(self.conn, self.claims, "GET", self.path, read_only=False) as cur:
+                self.resolved = await resolve(cur, self.filters)
+                details: dict[str, Any] = dict(self.filters.given())
+                if self.resolved.department_id is not None:
+                    details["department_id"] = str(self.resolved.department_id)
+                if self.resolved.location_id is not None:
+                    details["location_id"] = str(self.resolved.location_id)
+                await cur.execute("select app.record_export(%s, %s)", [self.kind, Jsonb(details)])
+        except BaseException:
+            await self.close()
+            raise
+
+    def today(self) -> date:
+        assert self.resolved is not None
+        try:
+            return datetime.now(ZoneInfo(self.resolved.timezone)).date()
+        except (KeyError, ValueError):
+            return datetime.now().date()
+
+    def filename(self, ext: str) -> str:
+        stem = "audit-log" if self.kind == "audit.csv" else "compliance-report"
+        return f"{stem}-{self.today().isoformat()}.{ext}"
+
+    async def close(self) -> None:
+        """Give the connection back (closed if a read was cut short) and free the slot."""
+        if self._released:
+            return
+        self._released = True
+        with anyio.CancelScope(shield=True):
+            conn, self.conn = self.conn, None
+            if conn is not None:
+                try:
+                    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        await conn.close()  # ends a COPY or a cursor the server still runs
+                except Exception:  # pragma: no cover - closing a broken connection
+                    log.warning("could not close an export connection cleanly", exc_info=True)
+                await self.state.pool.putconn(conn)
+            self.state.limiter.release(self.user)
+            if not self.finished:
+                log.info("export %s for user %s ended early", self.kind, self.user)
+
+
+async def _begin(request: Request[Any, Any, Any], kind: str, model: type[Any]) -> Export:
+    state = AppState.of(request)
+    claims = state.auth.claims(request_token(request.headers))
+    filters = parse_filters(model, list(request.query_params.multi_items()))
+    export = Export(state, kind, request.url.path, claims, filters)
+    await export.start()
+    return export
+
+
+def _headers(filename: str) -> dict[str, str]:
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+# -- SQL of the exports -----------------------------------------------------------------------
+
+
+def compliance_select(filters: ComplianceFilters, resolved: Resolved) -> sql.Composed:
+    """``select <columns> from api.compliance_export where <filters> order by …`` (literals
+    inlined: COPY takes no parameters; every value was checked or resolved before)."""
+    where: list[sql.Composable] = []
+    if resolved.department_id is not None:
+        where.append(sql.SQL("department_id = {}").format(sql.Literal(resolved.department_id)))
+    if resolved.location_id is not None:
+        where.append(sql.SQL("location_id = {}").format(sql.Literal(resolved.location_id)))
+    if filters.status is not None:
+        where.append(
+            sql.SQL("status = {}::app.assignment_status").format(sql.Literal(filters.status))
+        )
+    if filters.from_ is not None:
+        where.append(sql.SQL("due_date >= {}::date").format(sql.Literal(filters.from_)))
+    if filters.to is not None:
+        where.append(sql.SQL("due_date <= {}::date").format(sql.Literal(filters.to)))
+    return sql.SQL("select {} from api.compliance_export{} order by {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in COMPLIANCE_COLUMNS),
+        sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
+        sql.SQL(COMPLIANCE_ORDER),
+    )
+
+
+def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
+    """``select <columns> from api.audit_log where <filters> order by occurred_at, id``."""
+    where: list[sql.Composable] = []
+    tz = sql.Literal(resolved.timezone)
+    if filters.from_ is not None:
+        where.append(
+            sql.SQL("occurred_at >= ({}::date::timestamp at time zone {})").format(
+                sql.Literal(filters.from_), tz
+            )
+        )
+    if filters.to is not None:
+        where.append(
+            sql.SQL("occurred_at < (({}::date + 1)::timestamp at time zone {})").format(
+                sql.Literal(filters.to), tz
+            )
+        )
+    if filters.event_type is not None:
+        where.append(sql.SQL("event_type = {}").format(sql.Literal(filters.event_type)))
+    if filters.employee is not None:
+        where.append(sql.SQL("employee_id = {}").format(sql.Literal(filters.employee)))
+    for column, value in (
+        ("department_id", resolved.department_id),
+        ("location_id", resolved.location_id),
+    ):
+        if value is not None:
+            where.append(
+                sql.SQL("employee_id in (select e.id from api.employees e where e.{} = {})").format(
+                    sql.Identifier(column), sql.Literal(value)
+                )
+            )
+    return sql.SQL("select {} from api.audit_log{} order by occurred_at, id").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in AUDIT_COLUMNS),
+        sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
+    )
+
+
+# -- CSV: COPY straight through -------------------------------------------------------------
+
+
+async def _csv_stream(export: Export, query: sql.Composed) -> Stream:
+    assert export.conn is not None
+    assert export.resolved is not None
+    conn = export.conn
+    chunk_bytes = export.state.settings.web_export_chunk_bytes
+    reader = acting_as(conn, export.claims, "GET", export.path)
+    try:
+        cur = await reader.__aenter__()
+        await cur.execute("select set_config('timezone', %s, true)", [export.resolved.timezone])
+        copy_cm = cur.copy(sql.SQL("copy ({}) to stdout with (format csv, header)").format(query))
+        copy = await copy_cm.__aenter__()
+        # The header and the first row (each read() is one row) are read before the response
+        # starts, so that a refusal of the query is still an HTTP error, not a truncated file.
+        first = bytearray()
+        ended = False
+        for _ in range(2):
+            data = await copy.read()
+            if not data:
+                ended = True
+                break
+            first += data
+    except BaseException:
+        await export.close()
+        raise
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            yield bytes(first)
+            buffer = bytearray()
+            while not ended and (data := await copy.read()):
+                buffer += data
+                if len(buffer) >= chunk_bytes:
+                    yield bytes(buffer)
+                    buffer.clear()
+            await copy_cm.__aexit__(None, None, None)
+            await reader.__aexit__(None, None, None)  # commits the read-only transaction
+            export.finished = True
+            if buffer:
+                yield bytes(buffer)
+        except BaseException:
+            # A database error mid-stream aborts the HTTP response (the client sees a broken
+            # transfer, never a silently truncated file); a cancelled one just ends.
+            await export.close()
+            raise
+        await export.close()
+
+    return Stream(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers=_headers(export.filename("csv")),
+        background=BackgroundTask(export.close),
+    )
+
+
+@get(
+    "/export/compliance.csv",
+    summary="Compliance export (CSV)",
+    description=(
+        "One row per training assignment the caller may read (row-level security decides), "
+        "streamed from the database. Filters: department and location (id or name), status, "
+        "from/to (due date, inclusive). Every export is recorded in the audit trail."
+    ),
+    tags=["exports"],
+    media_type="text/csv",
+)
+async def export_compliance_csv(
+    request: Request[Any, Any, Any],
+    department: str | None = Parameter(default=None, description="department id or name"),
+    location: str | None = Parameter(default=None, description="location id or name"),
+    status: str | None = Parameter(
+        default=None, description="not_started, in_progress, completed, overdue or exempted"
+    ),
+    from_: Annotated[
+        str | None, QueryParameter(name="from", description="due on or after (YYYY-MM-DD)")
+    ] = None,
+    to: str | None = Parameter(default=None, description="due on or before (YYYY-MM-DD)"),
+) -> Stream:
+    export = await _begin(request, "compliance.csv", ComplianceFilters)
+    assert export.resolved is not None
+    assert isinstance(export.filters, ComplianceFilters)
+    return await _csv_stream(export, compliance_select(export.filters, export.resolved))
+
+
+@get(
+    "/export/audit.csv",
+    summary="Audit trail export (CSV)",
+    description=(
+        "The audit entries the caller may read, oldest first, streamed from the database. "
+        "Filters: from/to (days in the organisation's time zone), event_type, employee, and "
+        "department/location of the employee concerned. The export itself is audited."
+    ),
+    tags=["exports"],
+    media_type="text/csv",
+)
+async def export_audit_csv(
+    request: Request[Any, Any, Any],
+    department: str | None = Parameter(default=None, description="department id or name"),
+    location: str | None = Parameter(default=None, description="location id or name"),
+    event_type: str | None = Parameter(default=None, description="e.g. tier_change"),
+    employee: str | None = Parameter(default=None, description="employee id"),
+    from_: Annotated[
+        str | None, QueryParameter(name="from", description="from this day (YYYY-MM-DD)")
+    ] = None,
+    to: str | None = Parameter(default=None, description="to this day, inclusive (YYYY-MM-DD)"),
+) -> Stream:
+    export = await _begin(request, "audit.csv", AuditFilters)
+    assert export.resolved is not None
+    assert isinstance(export.filters, AuditFilters)
+    return await _csv_stream(export, audit_select(export.filters, export.resolved))
+
+
+# -- XLSX: constant-memory workbook in a temporary file --------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str, date)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (UUID, Enum)):
+        return str(value)
+    return str(value)
+
+
+class _Workbook:
+    """xlsxwriter in constant-memory mode: rows go to disk as they are written."""
+
+    def __init__(self, path: str, title: str, columns: tuple[str, ...]) -> None:
+        import xlsxwriter  # type: ignore[import-untyped]  # only the XLSX export needs it
+
+        self.book = xlsxwriter.Workbook(
+            path,
+            {
+                "constant_memory": True,
+                "remove_timezone": True,
+                "default_date_format": "yyyy-mm-dd",
+                "tmpdir": os.path.dirname(path),
+            },
+        )
+        self.header = self.book.add_format({"bold": True})
+        self.datetime = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        self.title = title
+        self.columns = columns
+        self.sheets = 0
+        self.row = XLSX_MAX_ROWS  # forces a first sheet
+        self.sheet: Any = None
+
+    def _new_sheet(self) -> None:
+        self.sheets += 1
+        name = self.title if self.sheets == 1 else f"{self.title} ({self.sheets})"
+        self.sheet = self.book.add_worksheet(name[:31])
+        self.sheet.write_row(0, 0, self.columns, self.header)
+        self.sheet.freeze_panes(1, 0)
+        self.row = 1
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        for values in rows:
+            if self.row >= XLSX_MAX_ROWS:
+                self._new_sheet()
+            for col, value in enumerate(values):
+                if isinstance(value, datetime):
+                    self.sheet.write_datetime(self.row, col, value, self.datetime)
+                elif value is not None:
+                    self.sheet.write(self.row, col, _cell(value))
+            self.row += 1
+
+    def close(self) -> None:
+        if self.sheets == 0:
+            self._new_sheet()
+        self.book.close()
+
+
+async def _file_chunks(path: str, chunk: int) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as f:
+        while data := await f.read(chunk):
+            yield data
+
+
+@get(
+    "/export/compliance.xlsx",
+    summary="Compliance export (Excel)",
+    description=(
+        "The rows of /export/compliance.csv as an Excel workbook (dates and numbers typed), "
+        "written in constant memory. Same filters; audited."
+    ),
+    tags=["exports"],
+    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)
+async def export_compliance_xlsx(
+    request: Request[Any, Any, Any],
+    department: str | None = Parameter(default=None, description="department id or name"),
+    location: str | None = Parameter(default=None, description="location id or name"),
+    status: str | None = Parameter(default=None, description="assignment status"),
+    from_: Annotated[str | None, QueryParameter(name="from", description="due on or after")] = None,
+    to: str | None = Parameter(default=None, description="due on or before"),
+) -> Stream:
+    export = await _begin(request, "compliance.xlsx", ComplianceFilters)
+    assert export.conn is not None
+    assert export.resolved is not None
+    assert isinstance(export.filters, ComplianceFilters)
+    tmpdir = tempfile.mkdtemp(prefix="compliance-xlsx-")
+    path = os.path.join(tmpdir, "export.xlsx")
+
+    def cleanup_files() -> None:
+        with contextlib.suppress(OSError):
+            for name in os.listdir(tmpdir):
+                os.unlink(os.path.join(tmpdir, name))
+            os.rmdir(tmpdir)
+
+    try:
+        book = _Workbook(path, "Assignments", COMPLIANCE_COLUMNS)
+        async with acting_as(export.conn, export.claims, "GET", export.path) as cur:
+            await cur.execute("select set_config('timezone', %s, true)", [export.resolved.timezone])
+            async with export.conn.cursor(name="xlsx_export", row_factory=tuple_row) as named:
+                await named.execute(compliance_select(export.filters, export.resolved))
+                while rows := await named.fetchmany(XLSX_BATCH):
+                    await anyio.to_thread.run_sync(book.write, rows)
+        await anyio.to_thread.run_sync(book.close)
+        export.finished = True
+    except BaseException:
+        await export.close()
+        await anyio.to_thread.run_sync(cleanup_files)
+        raise
+    await export.close()  # the connection is back in the pool before the download starts
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            async for data in _file_chunks(path, export.state.settings.web_export_chunk_bytes):
+                yield data
+        finally:
+            cleanup_files()
+
+    return Stream(
+        chunks(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=_headers(export.filename("xlsx")),
+        background=BackgroundTask(anyio.to_thread.run_sync, cleanup_files),
+    )
+
+
+# -- PDF: the compliance report --------------------------------------------------------------
+
+
+@get(
+    "/export/compliance.pdf",
+    summary="Compliance report (PDF)",
+    description=(
+        "A printable report of the assignments matching the filters: organisation, filters, "
+        "generation time, summary figures, compliance by department and by location against "
+        "their targets, the overdue list and the compliance trend (from /rpc/compliance_report). "
+        "Audited."
+    ),
+    tags=["exports"],
+    media_type="application/pdf",
+)
+async def export_compliance_pdf(
+    request: Request[Any, Any, Any],
+    department: str | None = Parameter(default=None, description="department id or name"),
+    location: str | None = Parameter(default=None, description="location id or name"),
+    status: str | None = Parameter(default=None, description="assignment status"),
+    from_: Annotated[str | None, QueryParameter(name="from", description="due on or after")] = None,
+    to: str | None = Parameter(default=None, description="due on or before"),
+) -> Response[bytes]:
+    from web.report import render_report  # reportlab is imported only when a PDF is asked for
+
+    started = time.monotonic()
+    export = await _begin(request, "compliance.pdf", ComplianceFilters)
+    assert export.conn is not None
+    assert export.resolved is not None
+    filters = export.filters
+    assert isinstance(filters, ComplianceFilters)
+    try:
+        async with acting_as(export.conn, export.claims, "GET", export.path) as cur:
+            await cur.execute(
+                "select api.compliance_report("
+                " department_id => %s, location_id => %s, status => %s::app.assignment_status,"
+                " due_from => %s, due_to => %s, overdue_limit => %s) as report",
+                [
+                    export.resolved.department_id,
+                    export.resolved.location_id,
+                    filters.status,
+                    filters.from_,
+                    filters.to,
+                    export.state.settings.web_pdf_overdue_rows,
+                ],
+            )
+            row = await cur.fetchone()
+        export.finished = True
+    finally:
+        await export.close()
+    assert row is not None
+    labels = {
+        "department": export.resolved.department_name,
+        "location": export.resolved.location_name,
+        "status": filters.status,
+        "from": filters.from_.isoformat() if filters.from_ else None,
+        "to": filters.to.isoformat() if filters.to else None,
+    }
+    pdf = await anyio.to_thread.run_sync(render_report, row["report"], labels)
+    log.info(
+        "rendered the compliance report for user %s in %.2f s (%d bytes)",
+        export.user,
+        time.monotonic() - started,
+        len(pdf),
+    )
+    return Response(pdf, media_type="application/pdf", headers=_headers(export.filename("pdf")))
+
+
+def export_handlers() -> list[Any]:
+    """The route handlers of this module."""
+    return [export_compliance_csv, export_compliance_xlsx, export_compliance_pdf, export_audit_csv]

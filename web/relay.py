@@ -1,0 +1,521 @@
+"""The live event relay: one LISTEN connection, one reader, many WebSocket clients.
+
+* :class:`Listener` holds the process's only ``LISTEN compliance_events`` connection. A
+  notification (its payload is an event id) only wakes the relay; it carries no data.
+* :class:`Relay` serves every connected client in *rounds*: one call of
+  ``app.web_relay_events`` (db/functions/410_web_relay.sql) reads, for each client, what
+  ``api.events_since(after_id, max_rows)`` gives that client's user — acting as that user, so
+  row-level security decides, and in the outbox's commit-safe order, so a transaction that
+  commits late is never skipped. Notifications that arrive during a round make another round.
+* A committed event may wait behind an older transaction that is still running (the horizon).
+  The round that follows a notification records its snapshot's ``xmax``; until a round's
+  ``xmin`` has passed it, the relay re-reads every ``web_relay_poll_seconds`` (even when no
+  other notification comes). A safety round runs every ``web_relay_safety_poll_seconds``.
+* Each client has a bounded outbox (``web_ws_queue_events`` events). A client that falls behind
+  is not buffered without end: it gets ``resync_required`` and is closed with 1013.
+* :class:`Presence` tracks who is connected per organisation and tells the organisation's
+  clients of joins and leaves — each client only about users it may read in ``app_users``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+
+from web.db import AsyncPool
+
+__all__ = ["Client", "CloseCodes", "Listener", "Presence", "Relay"]
+
+log = logging.getLogger("web.relay")
+
+CHANNEL = "compliance_events"
+#: Readers per app.web_relay_events call (a round of more clients makes several calls).
+READERS_PER_CALL = 500
+#: Fewer readers than this are not split across connections.
+MIN_READERS_PER_PART = 25
+
+
+class CloseCodes:
+    """WebSocket close codes the relay uses (README "WebSocket")."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the server is shutting down
+    UNSUPPORTED = 1003  # a binary message
+    POLICY = 1008  # flooding: too many messages
+    TOO_BIG = 1009  # a message larger than WEB_WS_MAX_MESSAGE_BYTES (closed by the server stack)
+    INTERNAL = 1011
+    TRY_AGAIN = 1013  # resync_required: the client fell behind, or its resume point is gone
+    UNAUTHORIZED = 4401  # the user was deactivated or removed while connected
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), default=str)
+
+
+@dataclass(eq=False)
+class Client:
+    """One WebSocket connection as the relay sees it."""
+
+    claims: dict[str, Any]
+    user_id: uuid.UUID
+    org_id: uuid.UUID
+    display_name: str
+    queue_limit: int
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    connected_at: float = field(default_factory=time.time)
+    #: where the next read starts (api.events_since's after_id); None: at the head (new client)
+    cursor: int | None = None
+    #: the relay serves the client (after its resume message, or the resume wait)
+    active: bool = False
+    generation: int = 0
+    #: messages waiting for the socket: (text, number of events, last event id or None)
+    outbox: deque[tuple[str, int, int | None]] = field(default_factory=deque)
+    queued: int = 0
+    #: the last event id handed to the socket (told in resync_required)
+    cursor_sent: int | None = None
+    sent_events: int = 0
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: why the connection must end: (close code, reason, last message to send or None)
+    ending: tuple[int, str, dict[str, Any] | None] | None = None
+
+    def push(self, text: str, events: int = 1, last_id: int | None = None) -> bool:
+        """Queue a message; False (and the client is ended) when it would exceed the limit."""
+        if self.ending is not None:
+            return False
+        if self.queued + events > self.queue_limit:
+            self.end(
+                CloseCodes.TRY_AGAIN,
+                "slow consumer",
+                {
+                    "type": "resync_required",
+                    "reason": "slow_consumer",
+                    "message": (
+                        f"more than {self.queue_limit} events were waiting for this connection; "
+                        "reconnect and resume from the last event id you received"
+                    ),
+                    "last_event_id": self.cursor_sent,
+                },
+            )
+            return False
+        self.outbox.append((text, events, last_id))
+        self.queued += events
+        self.wakeup.set()
+        return True
+
+    def end(self, code: int, reason: str, message: dict[str, Any] | None = None) -> None:
+        """Ask the connection to close (first reason wins)."""
+        if self.ending is None:
+            self.ending = (code, reason, message)
+        self.done.set()
+        self.wakeup.set()
+
+    def resume(self, after_id: int) -> None:
+        """Start (again) right after ``after_id``: whatever was queued is dropped."""
+        self.generation += 1
+        self.cursor = after_id
+        self.cursor_sent = after_id
+        self.outbox.clear()
+        self.queued = 0
+        self.active = True
+
+
+@dataclass
+class RoundResult:
+    events: list[int] = field(default_factory=list)
+    head: int | None = None
+    error: tuple[str, str] | None = None
+
+
+class Relay:
+    """Reads events for every active client, in rounds, on its own connection."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        batch_rows: int,
+        poll_seconds: float,
+        safety_seconds: float,
+        connections: int = 2,
+    ) -> None:
+        self.dsn = dsn
+        self.connections = max(1, connections)
+        self.batch_rows = batch_rows
+        self.poll_seconds = poll_seconds
+        self.safety_seconds = safety_seconds
+        self.clients: dict[str, Client] = {}
+        self.by_org: dict[uuid.UUID, set[str]] = {}
+        self._wake = asyncio.Event()
+        self._notified = False
+        self._need_horizon = 0
+        self._pending = False
+        self._conns: list[AsyncConnection[Any] | None] = [None] * self.connections
+        self.rounds = 0
+        self.last_round_at: float | None = None
+        self.last_error: str | None = None
+        self.healthy = False
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def add(self, client: Client) -> None:
+        self.clients[client.key] = client
+        self.by_org.setdefault(client.org_id, set()).add(client.key)
+
+    def remove(self, client: Client) -> None:
+        self.clients.pop(client.key, None)
+        keys = self.by_org.get(client.org_id)
+        if keys is not None:
+            keys.discard(client.key)
+            if not keys:
+                self.by_org.pop(client.org_id, None)
+
+    def org_clients(self, org_id: uuid.UUID) -> list[Client]:
+        return [self.clients[k] for k in self.by_org.get(org_id, ()) if k in self.clients]
+
+    def activate(self, client: Client) -> None:
+        """Serve the client from the next round on."""
+        client.active = True
+        self.wake()
+
+    # -- waking -------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """A notification arrived: something committed (its id is not needed)."""
+        self._notified = True
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            timeout = self.poll_seconds if self._pending else self.safety_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            notified, self._notified = self._notified, False
+            try:
+                await self.round(notified)
+                backoff = 0.2
+                self.healthy = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.healthy = False
+                self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                log.warning("relay round failed (%s); retrying in %.1f s", self.last_error, backoff)
+                await self._drop_connection()
+                self._notified = True  # read again after reconnecting
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake.set()
+
+    async def _connection(self, index: int) -> AsyncConnection[Any]:
+        conn = self._conns[index]
+        if conn is None or conn.closed:
+            conn = self._conns[index] = await AsyncConnection.connect(
+                self.dsn, autocommit=True, row_factory=tuple_row
+            )
+        return conn
+
+    async def _drop_connection(self) -> None:
+        conns, self._conns = self._conns, [None] * self.connections
+        for conn in conns:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def close(self) -> None:
+        await self._drop_connection()
+
+    async def round(self, notified: bool) -> None:
+        """Read for every active client once and queue what each may read.
+
+        The clients are split into parts (at most READERS_PER_CALL readers a call) served
+        concurrently on ``connections`` connections, so that the database's cores share a round.
+        """
+        clients = [c for c in self.clients.values() if c.active and c.ending is None]
+        now = time.monotonic()
+        if not clients:
+            self._pending = False
+            self.last_round_at = now
+            return
+        parts_n = max(
+            -(-len(clients) // READERS_PER_CALL),
+            min(self.connections, -(-len(clients) // MIN_READERS_PER_PART)),
+        )
+        size = -(-len(clients) // parts_n)
+        parts = [clients[i : i + size] for i in range(0, len(clients), size)]
+        lanes = [parts[i :: self.connections] for i in range(min(self.connections, len(parts)))]
+        results = await asyncio.gather(
+            *(self._lane(index, lane, now) for index, lane in enumerate(lanes))
+        )
+        horizons = [h for lane in results for h in lane]
+        if horizons:
+            # Every part's snapshot was taken after the notifications that woke this round.
+            xmin = min(h[0] for h in horizons)
+            xmax = min(h[1] for h in horizons)
+            if notified:
+                self._need_horizon = max(self._need_horizon, xmax)
+            self._pending = xmin < self._need_horizon
+        self.rounds += 1
+        self.last_round_at = time.monotonic()
+
+    async def _lane(
+        self, index: int, parts: list[list[Client]], now: float
+    ) -> list[tuple[int, int]]:
+        conn = await self._connection(index)
+        return [await self._call(conn, part, now) for part in parts]
+
+    async def _call(
+        self, conn: AsyncConnection[Any], part: list[Client], now: float
+    ) -> tuple[int, int]:
+        generations = {c.key: c.generation for c in part}
+        readers = [{"key": c.key, "claims": c.claims, "after_id": c.cursor} for c in part]
+        cur = await conn.execute(
+            "select kind, reader, event_id, body, error_code, error_message"
+            " from app.web_relay_events(%s, %s)",
+            [Jsonb(readers), self.batch_rows],
+        )
+        horizon = (0, 0)
+        results: dict[str, RoundResult] = {}
+        bodies: dict[int, str] = {}
+        for kind, reader, event_id, body, error_code, error_message in await cur.fetchall():
+            if kind == "horizon":
+                h = json.loads(body)
+                horizon = (int(h["xmin"]), int(h["xmax"]))
+            elif kind == "body":
+                bodies[event_id] = body
+            else:
+                result = results.setdefault(reader, RoundResult())
+                if kind == "event":
+                    result.events.append(event_id)
+                elif kind == "head":
+                    result.head = int(event_id)
+                elif kind == "error":
+                    result.error = (error_code or "", error_message or "")
+        for c in part:
+            if c.generation != generations[c.key] or c.ending is not None:
+                continue  # resumed (or ended) while the round ran: its results are stale
+            self._deliver(c, results.get(c.key), bodies)
+        return horizon
+
+    def _deliver(self, c: Client, result: RoundResult | None, bodies: dict[int, str]) -> None:
+        if result is None:
+            return
+        if result.error is not None:
+            code, message = result.error
+            if code == "PT410":
+                c.end(
+                    CloseCodes.TRY_AGAIN,
+                    "resume point gone",
+                    {
+                        "type": "resync_required",
+                        "reason": "resume_point_gone",
+                        "message": message,
+                        "last_event_id": c.cursor,
+                    },
+                )
+            elif code in ("PT401", "PT403"):
+                c.end(
+                    CloseCodes.UNAUTHORIZED,
+                    "unauthorized",
+                    {"type": "error", "code": "UNAUTHORIZED", "message": message},
+                )
+            else:
+                log.warning("relay: reading for connection %s failed: %s %s", c.key, code, message)
+                c.end(
+                    CloseCodes.INTERNAL,
+                    "internal error",
+                    {"type": "error", "code": "INTERNAL_SERVER_ERROR", "message": "read failed"},
+                )
+            return
+        if result.head is not None:
+            c.cursor = result.head
+            c.push(dumps({"type": "ready", "last_event_id": result.head}), 0)
+            self.wake()  # events committed since the head are read in the next round
+            return
+        if not result.events:
+            return
+        texts = []
+        for event_id in result.events:
+            text = bodies.get(event_id)
+            if text is None:  # pragma: no cover - the function sends every given event's body
+                log.error("relay: no body for event %s", event_id)
+                continue
+            texts.append(text)
+        last = result.events[-1]
+        message = f'{{"type":"events","last_event_id":{last},"events":[{",".join(texts)}]}}'
+        if c.push(message, len(texts), last):
+            c.cursor = last
+            if len(result.events) >= self.batch_rows:
+                self.wake()  # more are waiting for this client
+
+
+class Listener:
+    """The process's one LISTEN connection; wakes the relay on every notification."""
+
+    def __init__(self, dsn: str, relay: Relay, heartbeat_seconds: float) -> None:
+        self.dsn = dsn
+        self.relay = relay
+        self.heartbeat = heartbeat_seconds
+        self.connected = False
+        self.last_alive = 0.0
+        self.notifications = 0
+        self.reconnects = 0
+        self.last_error: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.connected and time.monotonic() - self.last_alive < 3 * self.heartbeat + 1
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                async with await AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    await conn.execute(f"listen {CHANNEL}")
+                    self.connected = True
+                    self.last_alive = time.monotonic()
+                    backoff = 0.2
+                    # Anything committed while nobody listened is read now.
+                    self.relay.notify()
+                    while True:
+                        async for _ in conn.notifies(timeout=self.heartbeat):
+                            self.notifications += 1
+                            self.relay.notify()
+                        await conn.execute("select 1")
+                        self.last_alive = time.monotonic()
+            except asyncio.CancelledError:
+                self.connected = False
+                raise
+            except (psycopg.Error, OSError) as exc:
+                self.connected = False
+                self.reconnects += 1
+                self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                log.warning("listener lost (%s); reconnecting in %.1f s", self.last_error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+@dataclass
+class PresenceEntry:
+    display_name: str
+    connections: int
+    since: float
+
+
+class Presence:
+    """Who is connected, per organisation, in this process; join/leave announcements."""
+
+    def __init__(self, pool: AsyncPool, relay: Relay, batch_seconds: float = 0.05) -> None:
+        self.pool = pool
+        self.relay = relay
+        self.batch_seconds = batch_seconds
+        self.by_org: dict[uuid.UUID, dict[uuid.UUID, PresenceEntry]] = {}
+        self._changes: list[tuple[uuid.UUID, uuid.UUID, str, str, int]] = []
+        self._wake = asyncio.Event()
+
+    def users(self, org_id: uuid.UUID) -> dict[uuid.UUID, PresenceEntry]:
+        return dict(self.by_org.get(org_id, {}))
+
+    def join(self, client: Client) -> None:
+        users = self.by_org.setdefault(client.org_id, {})
+        entry = users.get(client.user_id)
+        if entry is None:
+            entry = users[client.user_id] = PresenceEntry(client.display_name, 0, time.time())
+        entry.connections += 1
+        if entry.connections == 1:
+            self._announce(client.org_id, client.user_id, entry.display_name, "join", 1)
+
+    def leave(self, client: Client) -> None:
+        users = self.by_org.get(client.org_id, {})
+        entry = users.get(client.user_id)
+        if entry is None:
+            return
+        entry.connections -= 1
+        if entry.connections <= 0:
+            users.pop(client.user_id, None)
+            if not users:
+                self.by_org.pop(client.org_id, None)
+            self._announce(client.org_id, client.user_id, entry.display_name, "leave", 0)
+
+    def _announce(
+        self, org: uuid.UUID, user: uuid.UUID, name: str, event: str, connections: int
+    ) -> None:
+        self._changes.append((org, user, name, event, connections))
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.batch_seconds)  # let joins and leaves gather
+            self._wake.clear()
+            changes, self._changes = self._changes, []
+            by_org: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, str, str, int]]] = {}
+            for change in changes:
+                by_org.setdefault(change[0], []).append(change)
+            for org, org_changes in by_org.items():
+                try:
+                    await self._tell(org, org_changes)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning(
+                        "presence: announcing to organisation %s failed", org, exc_info=True
+                    )
+
+    async def visible(
+        self, readers: Iterable[Client], user_ids: list[uuid.UUID]
+    ) -> dict[str, set[uuid.UUID]]:
+        """For each reader: which of ``user_ids`` it may read (as that user, RLS decides)."""
+        payload = [{"key": c.key, "claims": c.claims} for c in readers]
+        out: dict[str, set[uuid.UUID]] = {}
+        if not payload or not user_ids:
+            return out
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select reader, user_id from app.web_visible_users(%s, %s)",
+                [Jsonb(payload), user_ids],
+            )
+            for row in await cur.fetchall():
+                out.setdefault(row["reader"], set()).add(row["user_id"])
+        return out
+
+    async def _tell(
+        self, org: uuid.UUID, changes: list[tuple[uuid.UUID, uuid.UUID, str, str, int]]
+    ) -> None:
+        readers = [c for c in self.relay.org_clients(org) if c.active and c.ending is None]
+        if not readers:
+            return
+        users = list({change[1] for change in changes})
+        visible = await self.visible(readers, users)
+        for _org, user, name, event, connections in changes:
+            text = dumps(
+                {
+                    "type": "presence",
+                    "event": event,
+                    "user": {"id": str(user), "display_name": name},
+                    "connections": connections,
+                }
+            )
+            for c in readers:
+                if user in visible.get(c.key, ()):
+                    c.push(text, 1)

@@ -1,0 +1,349 @@
+"""WS /ws: the live event stream, and GET /presence.
+
+Handshake (refused with an HTTP answer in the error envelope, before any WebSocket exists):
+``Origin``, when the client sends one (browsers always do), must be one of
+WEB_ALLOWED_ORIGINS (403); the token comes from ``Sec-WebSocket-Protocol: bearer, <jwt>`` or
+``Authorization: Bearer <jwt>`` — never the URL (401); the user must be known and active (401).
+
+Then the server says ``welcome``; the client may send ``{"type": "resume", "last_event_id": N}``
+(within WEB_WS_RESUME_WAIT_SECONDS for a gapless start, or at any time to rewind); without it the
+stream starts at the newest event (``ready`` tells its id). Events come in batches
+``{"type": "events", "last_event_id": N, "events": [...]}``; keep ``last_event_id`` to resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar import Request, get, websocket
+from litestar.connection import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+
+from compliance.db import ApiError
+from web.auth import (
+    BEARER_SUBPROTOCOL,
+    bearer_from_authorization,
+    bearer_from_subprotocols,
+    request_token,
+)
+from web.db import acting_as
+from web.errors import WebError, envelope, from_api_error
+from web.relay import Client, CloseCodes, dumps
+from web.state import AppState
+
+__all__ = ["presence_handler", "ws_handler"]
+
+log = logging.getLogger("web.ws")
+
+
+class TokenBucket:
+    """``rate`` messages a second, bursts of twice that."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, 2 * rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], error: WebError) -> None:
+    """Answer the handshake with an HTTP error in the envelope (403 when the server cannot)."""
+    body = json.dumps(envelope(error.code, error.message, error.details)).encode()
+    with contextlib.suppress(Exception):
+        await socket.receive()  # websocket.connect
+    if "websocket.http.response" in (socket.scope.get("extensions") or {}):
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+        start: Any = {
+            "type": "websocket.http.response.start",
+            "status": error.status,
+            "headers": headers,
+        }
+        await socket.send(start)
+        end: Any = {"type": "websocket.http.response.body", "body": body}
+        await socket.send(end)
+    else:  # pragma: no cover - uvicorn supports the extension
+        await socket.close(code=4000 + error.status, reason=error.message[:120])
+
+
+def _offered_subprotocols(socket: WebSocket[Any, Any, Any]) -> list[str]:
+    offered: list[str] = []
+    for value in socket.headers.getall("sec-websocket-protocol", []):
+        offered.extend(part.strip() for part in value.split(","))
+    return [p for p in offered if p]
+
+
+async def _authenticate(state: AppState, socket: WebSocket[Any, Any, Any]) -> tuple[Client, bool]:
+    """The checked client (not yet registered) and whether the token came as a sub-protocol."""
+    origin = socket.headers.get("origin")
+    if origin is not None and origin.rstrip("/") not in state.settings.allowed_origins:
+        raise WebError(
+            403,
+            f"origin {origin!r} may not open this WebSocket",
+            {"hint": "Add it to WEB_ALLOWED_ORIGINS."},
+        )
+    from_subprotocol = bearer_from_subprotocols(_offered_subprotocols(socket))
+    token = from_subprotocol or bearer_from_authorization(socket.headers.get("authorization"))
+    claims = state.auth.claims(token)
+    if len(state.relay.clients) >= state.settings.web_ws_max_connections:
+        raise WebError(503, "too many connections; try again shortly")
+    try:
+        async with (
+            state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
+            acting_as(conn, claims, "GET", "/ws") as cur,
+        ):
+            await cur.execute(
+                "select app.current_org_id() as org_id, u.display_name"
+                " from api.app_users u where u.id = app.current_user_id()"
+            )
+            row = await cur.fetchone()
+    except ApiError as exc:
+        raise from_api_error(exc) from None
+    if row is None or row["org_id"] is None:
+        raise WebError(401, "the token's user is not an active user")
+    client = Client(
+        claims=claims,
+        user_id=claims_user(claims),
+        org_id=row["org_id"],
+        display_name=row["display_name"],
+        queue_limit=state.settings.web_ws_queue_events,
+    )
+    return client, from_subprotocol is not None
+
+
+def claims_user(claims: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(str(claims["sub"]))
+
+
+async def _receive_loop(state: AppState, socket: WebSocket[Any, Any, Any], client: Client) -> None:
+    bucket = TokenBucket(state.settings.web_ws_max_messages_per_second)
+    while client.ending is None:
+        message: Any
+        try:
+            message = await socket.receive()
+        except WebSocketDisconnect:
+            message = {"type": "websocket.disconnect"}
+        if message["type"] == "websocket.disconnect":
+            client.end(-1, "client closed", None)  # -1: the socket is gone, send nothing
+            return
+        if not bucket.take():
+            client.end(
+                CloseCodes.POLICY,
+                "too many messages",
+                {"type": "error", "code": "RATE_LIMIT_EXCEEDED", "message": "too many messages"},
+            )
+            return
+        text = message.get("text")
+        if not isinstance(text, str):
+            client.end(CloseCodes.UNSUPPORTED, "binary messages are not accepted", None)
+            return
+        _handle_message(state, client, text)
+
+
+def _handle_message(state: AppState, client: Client, text: str) -> None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "ping":
+        client.push(dumps({"type": "pong"}), 0)
+    elif kind == "resume":
+        last = data.get("last_event_id") if isinstance(data, dict) else None
+        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+            client.push(
+                dumps(
+                    {
+                        "type": "error",
+                        "code": "VALIDATION_ERROR",
+                        "message": "resume needs last_event_id, a whole number >= 0",
+                    }
+                ),
+                0,
+            )
+            return
+        client.resume(last)
+        client.push(dumps({"type": "resumed", "last_event_id": last}), 0)
+        state.relay.wake()
+    else:
+        client.push(
+            dumps(
+                {
+                    "type": "error",
+                    "code": "VALIDATION_ERROR",
+                    "message": 'unknown message; send {"type": "resume", "last_event_id": N}'
+                    ' or {"type": "ping"}',
+                }
+            ),
+            0,
+        )
+
+
+async def _send_loop(state: AppState, socket: WebSocket[Any, Any, Any], client: Client) -> None:
+    timeout = state.settings.web_ws_send_timeout_seconds
+    while client.ending is None:
+        await client.wakeup.wait()
+        client.wakeup.clear()
+        while client.outbox and client.ending is None:
+            text, events, last_id = client.outbox.popleft()
+            client.queued -= events
+            try:
+                await asyncio.wait_for(socket.send_text(text), timeout)
+            except TimeoutError:
+                client.end(
+                    CloseCodes.TRY_AGAIN,
+                    "slow consumer",
+                    {
+                        "type": "resync_required",
+                        "reason": "slow_consumer",
+                        "message": f"a message waited more than {timeout:g} s for this connection",
+                        "last_event_id": client.cursor_sent,
+                    },
+                )
+                return
+            if last_id is not None:
+                client.cursor_sent = last_id
+                client.sent_events += events
+
+
+async def _finish(socket: WebSocket[Any, Any, Any], client: Client) -> None:
+    """Send the last word and the close frame, giving up on a stuck connection after 2 s."""
+    if client.ending is None or client.ending[0] < 0:
+        return
+    code, reason, message = client.ending
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(2.0):
+            if message is not None:
+                await socket.send_text(dumps(message))
+            await socket.close(code=code, reason=reason)
+
+
+@websocket(
+    "/ws",
+    name="events",
+    summary="Live change events (WebSocket)",
+    description=(
+        "Streams the change events the caller may read, in commit-safe order, with resume. "
+        "Token in Sec-WebSocket-Protocol (bearer, <jwt>) or Authorization; Origin checked."
+    ),
+)
+async def ws_handler(socket: WebSocket[Any, Any, Any]) -> None:
+    state = AppState.of(socket)
+    try:
+        client, via_subprotocol = await _authenticate(state, socket)
+    except WebError as error:
+        log.info("websocket refused: %s %s", error.status, error.message)
+        await _refuse(socket, error)
+        return
+    await socket.accept(subprotocols=BEARER_SUBPROTOCOL if via_subprotocol else None)
+    relay, presence = state.relay, state.presence
+    relay.add(client)
+    log.info("websocket %s opened by user %s", client.key, client.user_id)
+    client.push(
+        dumps(
+            {
+                "type": "welcome",
+                "connection_id": client.key,
+                "user": {"id": str(client.user_id), "display_name": client.display_name},
+                "organization_id": str(client.org_id),
+                "resume_wait_seconds": state.settings.web_ws_resume_wait_seconds,
+            }
+        ),
+        0,
+    )
+    tasks = [
+        asyncio.create_task(_receive_loop(state, socket, client)),
+        asyncio.create_task(_send_loop(state, socket, client)),
+    ]
+    joined = False
+    try:
+        # A resume message sent right after opening decides where the stream starts.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(state.settings.web_ws_resume_wait_seconds):
+                while not client.active and client.ending is None:
+                    await asyncio.sleep(0.01)
+        if client.ending is None:
+            relay.activate(client)
+            presence.join(client)
+            joined = True
+            await client.done.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        relay.remove(client)
+        if joined:
+            presence.leave(client)
+        await _finish(socket, client)
+        code = client.ending[0] if client.ending else CloseCodes.NORMAL
+        log.info(
+            "websocket %s of user %s closed (%s, %d events sent)",
+            client.key,
+            client.user_id,
+            "by the client" if code < 0 else code,
+            client.sent_events,
+        )
+
+
+@get(
+    "/presence",
+    summary="Who is connected",
+    description=(
+        "The users of your organisation connected to WS /ws on this web process, as far as you "
+        "may read them (superadmins and HR admins see everyone, others themselves)."
+    ),
+    tags=["live"],
+)
+async def presence_handler(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    state = AppState.of(request)
+    claims = state.auth.claims(request_token(request.headers))
+    async with (
+        state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
+        acting_as(conn, claims, "GET", "/presence") as cur,
+    ):
+        await cur.execute("select app.current_org_id() as org_id")
+        row = await cur.fetchone()
+        org_id = row["org_id"] if row else None
+        if org_id is None:
+            raise WebError(401, "the token's user is not an active user")
+        connected = state.presence.users(org_id)
+        await cur.execute(
+            "select id, display_name, app_role::text as app_role from api.app_users"
+            " where id = any(%s) order by display_name, id",
+            [list(connected)],
+        )
+        rows = await cur.fetchall()
+    users = [
+        {
+            "id": str(r["id"]),
+            "display_name": r["display_name"],
+            "app_role": r["app_role"],
+            "connections": connected[r["id"]].connections,
+            "connected_since": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(connected[r["id"]].since)
+            ),
+        }
+        for r in rows
+        if r["id"] in connected
+    ]
+    return {"organization_id": str(org_id), "users": users, "count": len(users)}
