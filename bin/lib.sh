@@ -1,13 +1,39 @@
 # Shared by bin/up, bin/test and .ci/run: make sure the machine and .venv have what we need.
 # Source it; it defines functions and changes nothing by itself.
 
-# Debian packages the project needs (PostgreSQL 15 with pgTAP, plpgsql_check, pg_prove).
-COMPLIANCE_DEB_PACKAGES=(
-    postgresql-15
-    postgresql-15-pgtap
-    postgresql-15-plpgsql-check
-    libtap-parser-sourcehandler-pgtap-perl
-)
+# Debian packages the project needs: PostgreSQL (15 where the distribution has it: Debian 12;
+# else its default major, 16+) and, for the tests, pgTAP, plpgsql_check and pg_prove.
+# `ensure_deb_packages run` installs only what running the system needs (bin/up).
+compliance_deb_packages() {
+    local purpose=${1:-test} major
+    major=$(pg_major)
+    printf '%s\n' "postgresql-$major"
+    [ "$purpose" = run ] && return 0
+    printf '%s\n' "postgresql-$major-pgtap" "postgresql-$major-plpgsql-check" \
+        libtap-parser-sourcehandler-pgtap-perl
+}
+
+# The PostgreSQL major version to use: $PG_MAJOR; else 15 if installed; else the newest server
+# installed; else 15 if apt offers it; else the major of the distribution's `postgresql`.
+pg_major() {
+    if [ -n "${PG_MAJOR:-}" ]; then printf '%s\n' "$PG_MAJOR"; return 0; fi
+    if [ -x /usr/lib/postgresql/15/bin/initdb ]; then echo 15; return 0; fi
+    local installed
+    installed=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null \
+        | awk -F/ '{print $5}' | sort -n | tail -n 1)
+    if [ -n "$installed" ]; then printf '%s\n' "$installed"; return 0; fi
+    if apt_candidate postgresql-15; then echo 15; return 0; fi
+    local dep
+    dep=$(apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1)
+    printf '%s\n' "${dep:-15}"
+}
+
+apt_candidate() {
+    command -v apt-cache >/dev/null 2>&1 || return 1
+    local candidate
+    candidate=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+    [ -n "$candidate" ] && [ "$candidate" != "(none)" ]
+}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -36,20 +62,21 @@ missing_deb_packages() {
 }
 
 # Install the Debian packages that are missing (as root, else with sudo -n, else explain).
+# $1: "test" (default: server, pgTAP, plpgsql_check, pg_prove) or "run" (the server only).
 ensure_deb_packages() {
-    local -a wanted=("${COMPLIANCE_DEB_PACKAGES[@]}")
+    local purpose=${1:-test}
     command -v dpkg-query >/dev/null 2>&1 || {
-        say "not a Debian system: install PostgreSQL 15, pgTAP, plpgsql_check and pg_prove yourself"
+        say "not a Debian system: install PostgreSQL 15.9+ (and for tests pgTAP, plpgsql_check, pg_prove) yourself"
         return 0
     }
+    local -a wanted missing sudo=()
+    mapfile -t wanted < <(compliance_deb_packages "$purpose")
     local python
     if python=$(pick_python) && ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
         wanted+=(python3-venv)
     fi
-    local -a missing
     mapfile -t missing < <(missing_deb_packages "${wanted[@]}")
     [ "${#missing[@]}" -eq 0 ] && return 0
-    local -a sudo=()
     if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
             sudo=(sudo -n)
@@ -57,9 +84,17 @@ ensure_deb_packages() {
             die "missing Debian packages: ${missing[*]} — install them as root: apt-get install ${missing[*]}"
         fi
     fi
-    say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    say "apt-get update"
     "${sudo[@]}" apt-get update -qq
+    # With fresh package lists the PostgreSQL major may change (a machine without 15).
+    mapfile -t wanted < <(compliance_deb_packages "$purpose")
+    if python=$(pick_python) && ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        wanted+=(python3-venv)
+    fi
+    mapfile -t missing < <(missing_deb_packages "${wanted[@]}")
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    say "installing ${missing[*]}"
     "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 

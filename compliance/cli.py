@@ -23,15 +23,16 @@ from typing import Any, ParamSpec, TypeVar
 import click
 import jwt
 import psycopg
+from psycopg import sql
 
 from compliance.localpg import LocalCluster, LocalClusterError
-from compliance.migrate import DEFAULT_DB_DIR, MigrateError, migrate, reset
+from compliance.migrate import MigrateError, migrate, reset
 from compliance.settings import Settings, SettingsError, load_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-REPO_ROOT = DEFAULT_DB_DIR.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_DATA_DIR = REPO_ROOT / ".data" / "pg"
 DEV_PORT_DEFAULT = 54329
 DEV_DBNAME = "compliance"
@@ -105,6 +106,30 @@ def db_migrate(db_dir: Path | None) -> None:
     migrate(
         settings.database_url, db_dir, authenticator_password=_password(settings), echo=click.echo
     )
+    _set_service_passwords(settings)
+
+
+#: Login roles whose password `db migrate` sets from the environment (authenticator: migrate()).
+SERVICE_ROLE_PASSWORDS = (("web_app", "web_app_password"), ("sync_worker", "sync_worker_password"))
+
+
+def _set_service_passwords(settings: Settings) -> None:
+    """``alter role ... password`` for each service role whose password is configured."""
+    wanted = [
+        (role, secret.get_secret_value())
+        for role, name in SERVICE_ROLE_PASSWORDS
+        if (secret := getattr(settings, name)) is not None
+    ]
+    if not wanted or settings.database_url is None:
+        return
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for role, password in wanted:
+            conn.execute(
+                sql.SQL("alter role {} password {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+            )
+            click.echo(f"  set the password of role {role}")
 
 
 @db.command("reset")
@@ -285,10 +310,113 @@ def dev_stop(destroy: bool) -> None:
         click.echo(f"stopped PostgreSQL of {cluster.datadir}")
 
 
+# -- up --------------------------------------------------------------------------------------
+
+
+def _port_option(name: str, what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    return click.option(
+        f"--{name}-port",
+        type=click.IntRange(1024, 65535),
+        default=None,
+        help=f"Port of {what} (default: the usual one, or a free one if it is taken).",
+    )
+
+
+@cli.command("up")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the cluster, logs, JWT secret and env file live (default: .data in the repo).",
+)
+@_port_option("pg", "the local PostgreSQL (default 54329 or COMPLIANCE_DEV_PG_PORT)")
+@_port_option("web", "the web app (default 8080)")
+@_port_option("postgrest", "PostgREST (default 3000)")
+@_port_option("fakes", "the fake Zenefits (default 8081; the fake Classroom takes the next)")
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    help="Sync from the fake upstreams (default) or from the real ones in the environment.",
+)
+@click.option("--seed/--no-seed", default=True, help="Load the demo organisation when empty.")
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0.5),
+    default=10.0,
+    show_default=True,
+    help="Seconds a component has to stop after SIGTERM before it is killed.",
+)
+@friendly_errors
+def up(
+    data_dir: Path | None,
+    pg_port: int | None,
+    web_port: int | None,
+    postgrest_port: int | None,
+    fakes_port: int | None,
+    demo: bool,
+    seed: bool,
+    stop_timeout: float,
+) -> None:
+    """Run the whole system here: PostgreSQL, migrate, demo data, fake upstreams, worker,
+    web app and PostgREST; print URLs and demo tokens; Ctrl-C stops everything.
+
+    Uses DATABASE_URL when it is set, else a local cluster under the data folder.
+    """
+    from compliance.run import DEFAULT_DATA_DIR, UpConfig, run_up
+
+    settings = _settings()
+    config = UpConfig(
+        data_dir=data_dir or DEFAULT_DATA_DIR,
+        database_url=settings.database_url,
+        pg_port=pg_port,
+        web_port=web_port,
+        postgrest_port=postgrest_port,
+        fakes_port=fakes_port,
+        demo=demo,
+        seed=seed,
+        stop_timeout=stop_timeout,
+    )
+    sys.exit(run_up(config))
+
+
+# -- doctor --------------------------------------------------------------------------------
+
+
+@cli.command("doctor")
+@click.option(
+    "--db-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder holding migrations/, functions/, policies/ (default: the repo's db/).",
+)
+@click.option("--no-upstreams", is_flag=True, help="Skip the Zenefits/Google credential check.")
+def doctor(db_dir: Path | None, no_upstreams: bool) -> None:
+    """Check settings, PostgreSQL, roles, migrations, PostgREST, credentials; say how to fix.
+
+    Exit status 0 only when all is well.
+    """
+    from compliance.doctor import render, run_checks
+
+    findings = run_checks(db_dir=db_dir, upstreams=not no_upstreams)
+    click.echo(render(findings))
+    sys.exit(1 if any(f.is_problem for f in findings) else 0)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="compliance")
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m compliance.cli`: import the module under its own name, so that the commands
+    # registered by the block below (after this guard) are part of the group that runs.
+    from compliance.cli import main as _main
+
+    _main()
+
+
+# -- commands of other packages: each registers itself on `cli` here; keep this block last -----
+cli.add_command(__import__("web.cli", fromlist=["web"]).web)
+cli.add_command(__import__("sync.cli", fromlist=["sync_group"]).sync_group)
+cli.add_command(__import__("sync.cli", fromlist=["worker_command"]).worker_command)
+cli.add_command(__import__("sync.cli", fromlist=["fake_upstreams_command"]).fake_upstreams_command)

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         default=None,
         description="password given to the `authenticator` role on every migrate",
     )
+    web_app_password: SecretStr | None = Field(
+        default=None,
+        description="password given to the `web_app` role on every migrate (the web app's login)",
+    )
+    sync_worker_password: SecretStr | None = Field(
+        default=None,
+        description="password given to the `sync_worker` role on every migrate (the worker's)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -81,7 +89,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "database_url", "jwt_secret", "jwt_audience", "authenticator_password", mode="before"
+        "database_url",
+        "jwt_secret",
+        "jwt_audience",
+        "authenticator_password",
+        "web_app_password",
+        "sync_worker_password",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
