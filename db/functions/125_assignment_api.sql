@@ -1,0 +1,271 @@
+-- The compliance engine, part 3b: the PostgREST functions that change assignments. They check the
+-- caller's right (DESIGN §6), then write the row; the status machine itself is the trigger's
+-- (120_assignment_rules.sql), the same for every writer.
+--
+-- Who may record progress or completion on an assignment:
+--   superadmin, hr_admin: any assignment of the organisation;
+--   manager: their direct reports' (and their own, as an employee);
+--   anyone with an employee record: their own, but not completion or a score unless the
+--   organisation enables employee_self_report;
+--   viewer: none. Exempt / un-exempt: hr_admin and superadmin only.
+
+-- The assignment as the api shows it.
+create or replace function app.assignment_json(p_row app.training_assignments) returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select pg_catalog.to_jsonb(p_row) - 'classroom_submission' - 'sync_errors'
+$$;
+
+-- Find an assignment of the caller's organisation that the caller may change, locked.
+-- p_action: 'progress' (status other than completed), 'complete' (completion or a score).
+create or replace function app.assignment_for_write(p_assignment_id uuid, p_action text)
+returns app.training_assignments
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_org uuid;
+    v_role app.app_role;
+    v_self uuid;
+    v_row app.training_assignments;
+    v_self_report boolean;
+begin
+    -- The caller, in one look-up (the identity helpers would each read app_users again).
+    select u.org_id, u.app_role, u.employee_id into v_org, v_role, v_self
+    from app.app_users u where u.id = app.current_user_id() and u.active;
+    select * into v_row from app.training_assignments a
+    where a.org_id = v_org and a.id = p_assignment_id
+    for update;
+    if v_row.id is null or (v_role = 'employee' and v_row.employee_id is distinct from v_self) then
+        perform app.fail('PT404', pg_catalog.format('assignment %s not found', p_assignment_id),
+            pg_catalog.format('No assignment with id %s that you may read.', p_assignment_id),
+            'Check the id; list assignments at /training_assignments.');
+    end if;
+    if v_role in ('superadmin', 'hr_admin') then
+        return v_row;
+    end if;
+    if v_role = 'manager' and v_row.employee_id = any (app.direct_report_ids()) then
+        return v_row;
+    end if;
+    if v_role <> 'viewer' and v_row.employee_id = v_self then
+        if p_action = 'complete' then
+            select o.employee_self_report into v_self_report
+            from app.organizations o where o.id = v_org;
+            if not v_self_report then
+                perform app.fail('42501',
+                    pg_catalog.format('you may not record the completion or score of your own assignment %s',
+                                      p_assignment_id),
+                    'Your organisation does not allow employees to self-report results (employee_self_report is off).',
+                    'Complete the course in Google Classroom, or ask your manager or HR to record it.');
+            end if;
+        end if;
+        return v_row;
+    end if;
+    perform app.fail('42501',
+        pg_catalog.format('you may not change assignment %s', p_assignment_id),
+        pg_catalog.format('Your role is %s; the assignment belongs to employee %s, who is not your direct report.',
+                          coalesce(v_role::text, 'none'), v_row.employee_id),
+        'Managers change their direct reports'' assignments; HR admins anyone''s.');
+    return null;
+end
+$$;
+
+create or replace function api.update_assignment_status(
+    assignment_id uuid, status text, minutes_spent integer default null
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_id uuid := update_assignment_status.assignment_id;
+    v_status_text text := pg_catalog.lower(pg_catalog.btrim(update_assignment_status.status));
+    v_minutes integer := update_assignment_status.minutes_spent;
+    v_status app.assignment_status;
+    v_row app.training_assignments;
+begin
+    if v_status_text is null or v_status_text not in ('not_started', 'in_progress', 'completed') then
+        perform app.fail('22023',
+            pg_catalog.format('status %s cannot be set with update_assignment_status',
+                              coalesce(pg_catalog.quote_literal(update_assignment_status.status), 'null')),
+            'Accepted: not_started, in_progress, completed.',
+            case when v_status_text = 'exempted' then 'Use /rpc/exempt_assignment (HR admins).'
+                 when v_status_text = 'overdue' then 'The database marks assignments overdue itself.'
+                 else 'Send one of the accepted statuses.' end);
+    end if;
+    if v_minutes is not null and v_minutes < 0 then
+        perform app.fail('22023', pg_catalog.format('minutes_spent must not be negative, not %s', v_minutes),
+            pg_catalog.format('Assignment %s, minutes_spent %s.', v_id, v_minutes),
+            'Send the minutes spent in this session (0 or more).');
+    end if;
+    v_status := v_status_text::app.assignment_status;
+    v_row := app.assignment_for_write(v_id, case when v_status = 'completed' then 'complete' else 'progress' end);
+    update app.training_assignments a
+    set status = v_status,
+        minutes_spent = a.minutes_spent + coalesce(v_minutes, 0)
+    where a.org_id = v_row.org_id and a.id = v_id
+    returning * into v_row;
+    return app.assignment_json(v_row);
+end
+$$;
+comment on function api.update_assignment_status(uuid, text, integer) is
+$$Moves an assignment to not_started, in_progress or completed, optionally adding minutes spent.
+
+The database's status machine decides the resulting status: past due + grace makes it overdue,
+completed is final, overdue -> completed is flagged late. Refused transitions answer 409 with the
+assignment, from and to. Rights: HR admins and superadmins any assignment, managers their direct
+reports', employees their own (completion only when the organisation enables self-report): 403
+otherwise; 404 for an assignment you cannot read; 400 for another status (exempted: use
+/rpc/exempt_assignment; overdue is set by the database). Returns the assignment.$$;
+grant execute on function api.update_assignment_status(uuid, text, integer) to authenticated;
+
+create or replace function api.record_assignment_result(
+    assignment_id uuid, score numeric, completed_at timestamptz default null,
+    minutes_spent integer default null
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_id uuid := record_assignment_result.assignment_id;
+    v_score numeric := record_assignment_result.score;
+    v_at timestamptz := coalesce(record_assignment_result.completed_at, pg_catalog.now());
+    v_minutes integer := record_assignment_result.minutes_spent;
+    v_row app.training_assignments;
+    v_module app.training_modules;
+begin
+    if v_score is null or v_score < 0 or v_score > 100 then
+        perform app.fail('22023',
+            pg_catalog.format('score must be between 0 and 100, not %s', coalesce(v_score::text, 'null')),
+            pg_catalog.format('Assignment %s, score %s.', v_id, coalesce(v_score::text, 'null')),
+            'Send the percentage score of the attempt.');
+    end if;
+    if v_at > pg_catalog.now() + interval '5 minutes' then
+        perform app.fail('22023', pg_catalog.format('completed_at %s is in the future', v_at),
+            pg_catalog.format('Assignment %s, completed_at %s, now %s.', v_id, v_at, pg_catalog.now()),
+            'Send the time the attempt was finished.');
+    end if;
+    if v_minutes is not null and v_minutes < 0 then
+        perform app.fail('22023', pg_catalog.format('minutes_spent must not be negative, not %s', v_minutes),
+            pg_catalog.format('Assignment %s, minutes_spent %s.', v_id, v_minutes),
+            'Send the minutes spent on this attempt (0 or more).');
+    end if;
+    v_row := app.assignment_for_write(v_id, 'complete');
+    if v_row.status = 'completed' then
+        perform app.fail('PT409', pg_catalog.format('assignment %s is already completed', v_id),
+            pg_catalog.format('Assignment %s was completed on %s with score %s.', v_id,
+                              v_row.completion_date, coalesce(v_row.score::text, 'none')),
+            'Nothing to record: a completed assignment is final.');
+    end if;
+    update app.training_assignments a
+    set score = v_score,
+        completion_date = v_at,
+        minutes_spent = a.minutes_spent + coalesce(v_minutes, 0)
+    where a.org_id = v_row.org_id and a.id = v_id
+    returning * into v_row;
+    select * into v_module from app.training_modules m
+    where m.org_id = v_row.org_id and m.id = v_row.module_id;
+    return app.assignment_json(v_row) || pg_catalog.jsonb_build_object(
+        'passed', v_row.status = 'completed',
+        'passing_score', v_module.passing_score,
+        'attempts_left', greatest(v_module.max_attempts - v_row.attempts, 0));
+end
+$$;
+comment on function api.record_assignment_result(uuid, numeric, timestamptz, integer) is
+$$Records the result of an attempt: score (0-100), when it was finished, minutes spent.
+
+A score at or above the module's passing score completes the assignment (late when it was overdue);
+a lower one counts an attempt and leaves it in progress (or overdue). Attempts beyond the module's
+max_attempts are refused (409), as is a result for a completed or exempted assignment. Rights as for
+/rpc/update_assignment_status; an employee records their own result only when the organisation
+enables self-report (403). Returns the assignment with passed, passing_score and attempts_left.$$;
+grant execute on function api.record_assignment_result(uuid, numeric, timestamptz, integer) to authenticated;
+
+create or replace function api.exempt_assignment(assignment_id uuid, reason text) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_id uuid := exempt_assignment.assignment_id;
+    v_reason text := nullif(pg_catalog.btrim(exempt_assignment.reason), '');
+    v_row app.training_assignments;
+begin
+    if not app.current_role_in('superadmin', 'hr_admin') then
+        perform app.fail('42501', pg_catalog.format('only HR admins and superadmins may exempt assignment %s', v_id),
+            pg_catalog.format('Your role is %s.', coalesce(app.current_app_role()::text, 'none')),
+            'Ask an HR admin.');
+    end if;
+    if v_reason is null then
+        perform app.fail('22023', pg_catalog.format('exempting assignment %s needs a reason', v_id),
+            'The reason was empty.', 'Say why the employee is exempt.');
+    end if;
+    v_row := app.assignment_for_write(v_id, 'progress');
+    if v_row.status = 'exempted' then
+        perform app.fail('PT409', pg_catalog.format('assignment %s is already exempted', v_id),
+            pg_catalog.format('Assignment %s was exempted on %s: %s', v_id, v_row.exempted_at,
+                              v_row.exemption_reason),
+            'Nothing to do.');
+    end if;
+    update app.training_assignments a
+    set status = 'exempted', exemption_reason = v_reason
+    where a.org_id = v_row.org_id and a.id = v_id
+    returning * into v_row;
+    perform audit.record_event(v_row.org_id, 'assignment_exempted', v_row.employee_id,
+        'training_assignments', v_id::text, pg_catalog.jsonb_build_object('reason', v_reason));
+    return app.assignment_json(v_row);
+end
+$$;
+comment on function api.exempt_assignment(uuid, text) is
+$$Exempts an assignment, with a reason (HR admins and superadmins; 403 otherwise).
+
+An exempted assignment counts neither as done nor as missing in the compliance rate. 409 when it is
+completed or already exempted; 400 without a reason; 404 for an unknown assignment.$$;
+grant execute on function api.exempt_assignment(uuid, text) to authenticated;
+
+create or replace function api.unexempt_assignment(assignment_id uuid, reason text) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_id uuid := unexempt_assignment.assignment_id;
+    v_reason text := nullif(pg_catalog.btrim(unexempt_assignment.reason), '');
+    v_row app.training_assignments;
+    v_previous text;
+begin
+    if not app.current_role_in('superadmin', 'hr_admin') then
+        perform app.fail('42501', pg_catalog.format('only HR admins and superadmins may un-exempt assignment %s', v_id),
+            pg_catalog.format('Your role is %s.', coalesce(app.current_app_role()::text, 'none')),
+            'Ask an HR admin.');
+    end if;
+    if v_reason is null then
+        perform app.fail('22023', pg_catalog.format('un-exempting assignment %s needs a reason', v_id),
+            'The reason was empty.', 'Say why the exemption ends.');
+    end if;
+    v_row := app.assignment_for_write(v_id, 'progress');
+    if v_row.status <> 'exempted' then
+        perform app.fail('PT409', pg_catalog.format('assignment %s is not exempted', v_id),
+            pg_catalog.format('Assignment %s is %s.', v_id, v_row.status),
+            'Only an exempted assignment can be un-exempted.');
+    end if;
+    v_previous := v_row.exemption_reason;
+    update app.training_assignments a
+    set status = 'not_started'
+    where a.org_id = v_row.org_id and a.id = v_id
+    returning * into v_row;
+    perform audit.record_event(v_row.org_id, 'assignment_unexempted', v_row.employee_id,
+        'training_assignments', v_id::text,
+        pg_catalog.jsonb_build_object('reason', v_reason, 'exemption_reason', v_previous,
+                                      'status', v_row.status));
+    return app.assignment_json(v_row);
+end
+$$;
+comment on function api.unexempt_assignment(uuid, text) is
+$$Ends an exemption, with a reason (HR admins and superadmins; 403 otherwise).
+
+The assignment goes back to not_started (overdue at once when its due date and grace have passed).
+409 when it is not exempted; 400 without a reason; 404 for an unknown assignment.$$;
+grant execute on function api.unexempt_assignment(uuid, text) to authenticated;

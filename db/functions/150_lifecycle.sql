@@ -1,0 +1,380 @@
+-- The compliance engine, part 6: the employee lifecycle (DESIGN §5 "Assignments", "Deactivation";
+-- issue 3 item 1). Statement-level triggers on app.employees, so that a sync inserting or updating
+-- hundreds of people at once stays set-based:
+--
+--   INSERT of an active employee: new-hire modules (due = start date + the module's grace period),
+--     department modules (due = the module's due date, or start + the rule's grace days if later),
+--     one assignment per module (the later due date when both apply), the initial tier (the job
+--     title's role_tier_mappings entry, else the default tier) with a history row (kind initial),
+--     that tier's requirements pending, a stats row, audit employee_initialized, event
+--     employee.created (every inserted employee gets the event and a stats row).
+--   UPDATE to inactive/terminated: open requirement records (pending, in_progress, submitted,
+--     revision_required) inactive, the tier record inactive, deactivated_at set; nothing deleted;
+--     audit employee_deactivated, event employee.deactivated.
+--   UPDATE back to active: the tier record active again (or an initial tier), the current tier's
+--     records pending again, missing new-hire/department assignments added (never duplicated: the
+--     unique key employee x module x due date); audit employee_reactivated, event employee.updated.
+--   UPDATE of the job title of an active employee to a title mapped to another tier: a tier switch
+--     (kind role_change) and audit role_change.
+
+create or replace function app.assign_initial_modules(p_org_ids uuid[], p_employee_ids uuid[])
+returns integer
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_count integer;
+    v_today date := app.today();
+begin
+    insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
+    select x.org_id, x.employee_id, x.module_id, pg_catalog.max(x.due_date), pg_catalog.bool_or(x.required)
+    from (
+        select e.org_id, e.id as employee_id, m.id as module_id,
+               e.start_date + m.grace_period_days as due_date, true as required
+        from (select distinct k.org_id, k.employee_id
+              from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
+        join app.employees e on e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
+        join app.training_modules m
+          on m.org_id = e.org_id and m.active and m.required_for_new_hires
+        union all
+        select e.org_id, e.id, m.id,
+               greatest(m.due_date, e.start_date + r.grace_days), r.required
+        from (select distinct k.org_id, k.employee_id
+              from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
+        join app.employees e on e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
+        join app.department_training_requirements r
+          on r.org_id = e.org_id and r.department_id = e.department_id
+         and r.effective_start <= v_today and (r.effective_end is null or r.effective_end >= v_today)
+        join app.training_modules m on m.org_id = r.org_id and m.id = r.module_id and m.active
+    ) x
+    group by x.org_id, x.employee_id, x.module_id
+    order by x.org_id, x.employee_id, x.module_id
+    on conflict (org_id, employee_id, module_id, due_date) do nothing;
+    get diagnostics v_count = row_count;
+    return v_count;
+end
+$$;
+comment on function app.assign_initial_modules(uuid[], uuid[]) is
+    'Assigns new-hire and department modules to active employees (never twice for the same due date).';
+
+-- The initial tier of active employees that have none: the job title's mapping, else the default.
+create or replace function app.ensure_initial_tier(p_org_ids uuid[], p_employee_ids uuid[])
+returns integer
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_count integer;
+begin
+    with chosen as (
+        select e.org_id, e.id as employee_id, coalesce(rm.tier_id, d.id) as tier_id,
+               case when rm.tier_id is not null
+                    then pg_catalog.format('initial tier of job role %s', e.job_title)
+                    else 'default tier' end as reason
+        from (select distinct k.org_id, k.employee_id
+              from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
+        join app.employees e on e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
+        left join app.role_tier_mappings rm
+          on rm.org_id = e.org_id and pg_catalog.lower(rm.job_role) = pg_catalog.lower(e.job_title)
+        left join app.compliance_tiers d on d.org_id = e.org_id and d.is_default
+        where coalesce(rm.tier_id, d.id) is not null
+          and not exists (select from app.employee_tiers et
+                          where et.org_id = e.org_id and et.employee_id = e.id)
+    ),
+    tiers as (
+        insert into app.employee_tiers (org_id, employee_id, tier_id, status)
+        select c.org_id, c.employee_id, c.tier_id, 'active' from chosen c
+        order by c.org_id, c.employee_id
+        on conflict (org_id, employee_id) do nothing
+        returning org_id, employee_id
+    )
+    insert into app.employee_tier_history (org_id, employee_id, from_tier_id, to_tier_id, kind,
+                                           reason, changed_by)
+    select c.org_id, c.employee_id, null, c.tier_id, 'initial', c.reason, app.current_user_id()
+    from chosen c
+    join tiers t on t.org_id = c.org_id and t.employee_id = c.employee_id;
+    get diagnostics v_count = row_count;
+    return v_count;
+end
+$$;
+
+-- deactivated_at follows the status: set when an employee leaves active, cleared on return.
+create or replace function app.employee_status_dates() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if new.status = 'active' then
+        new.deactivated_at := null;
+    elsif tg_op = 'INSERT' or old.status = 'active' then
+        new.deactivated_at := coalesce(new.deactivated_at, pg_catalog.now());
+    end if;
+    return new;
+end
+$$;
+
+create or replace trigger employee_status_dates_on_insert
+    before insert on app.employees
+    for each row when (new.status <> 'active')
+    execute function app.employee_status_dates();
+
+create or replace trigger employee_status_dates_on_update
+    before update on app.employees
+    for each row when (old.status is distinct from new.status)
+    execute function app.employee_status_dates();
+
+create or replace function app.employees_inserted() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+    v_n integer;
+    v_all_orgs uuid[];
+    v_all_emps uuid[];
+    v_orgs uuid[];
+    v_emps uuid[];
+    v_deferred text;
+begin
+    select pg_catalog.array_agg(n.org_id order by n.org_id, n.id),
+           pg_catalog.array_agg(n.id order by n.org_id, n.id),
+           pg_catalog.array_agg(n.org_id order by n.org_id, n.id) filter (where n.status = 'active'),
+           pg_catalog.array_agg(n.id order by n.org_id, n.id) filter (where n.status = 'active')
+    into v_all_orgs, v_all_emps, v_orgs, v_emps
+    from new_rows n;
+    if v_all_orgs is null then
+        return null;
+    end if;
+
+    with ev as (
+        insert into app.events (org_id, type, entity, entity_id, employee_id, payload)
+        select n.org_id, 'employee.created', 'employee', n.id::text, n.id,
+               pg_catalog.jsonb_build_object('status', n.status, 'department_id', n.department_id,
+                                             'location_id', n.location_id)
+        from new_rows n
+        order by n.org_id, n.id
+        returning id
+    )
+    select pg_catalog.count(pg_catalog.pg_notify('compliance_events', ev.id::text)) into v_n from ev;
+
+    v_deferred := app.defer_stats();
+    if v_orgs is not null then
+        perform app.assign_initial_modules(v_orgs, v_emps);
+        perform app.ensure_initial_tier(v_orgs, v_emps);
+        perform app.add_tier_requirements(v_orgs, v_emps);
+    end if;
+    perform app.undefer_stats(v_deferred);
+    perform app.refresh_stats_unless_deferred(v_all_orgs, v_all_emps);
+
+    perform audit.record_event(n.org_id, 'employee_initialized', n.id, 'employees', n.id::text,
+        pg_catalog.jsonb_build_object(
+            'assignments', (select pg_catalog.count(*) from app.training_assignments a
+                            where a.org_id = n.org_id and a.employee_id = n.id),
+            'tier_id', (select et.tier_id from app.employee_tiers et
+                        where et.org_id = n.org_id and et.employee_id = n.id),
+            'requirements', (select pg_catalog.count(*) from app.employee_requirements er
+                             where er.org_id = n.org_id and er.employee_id = n.id)))
+    from new_rows n
+    where n.status = 'active';
+    return null;
+end
+$$;
+comment on function app.employees_inserted() is
+    'AFTER INSERT STATEMENT trigger of employees: initialises new active employees (DESIGN §5).';
+
+create or replace trigger employees_initialize_on_insert
+    after insert on app.employees
+    referencing new table as new_rows
+    for each statement execute function app.employees_inserted();
+
+create or replace function app.employees_updated() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+    v_n integer;
+    v_orgs uuid[];
+    v_emps uuid[];
+    v_deferred text;
+    v_reason text := nullif(pg_catalog.current_setting('app.deactivation_reason', true), '');
+    r record;
+begin
+    -- employee.updated for changes worth showing (not the sync's bookkeeping columns).
+    with changed as (
+        select n.org_id, n.id, n.status, o.status as old_status,
+               pg_catalog.array_remove(array[
+                   case when n.email is distinct from o.email then 'email' end,
+                   case when n.first_name is distinct from o.first_name then 'first_name' end,
+                   case when n.last_name is distinct from o.last_name then 'last_name' end,
+                   case when n.department_id is distinct from o.department_id then 'department_id' end,
+                   case when n.location_id is distinct from o.location_id then 'location_id' end,
+                   case when n.job_title is distinct from o.job_title then 'job_title' end,
+                   case when n.start_date is distinct from o.start_date then 'start_date' end,
+                   case when n.status is distinct from o.status then 'status' end,
+                   case when n.manager_id is distinct from o.manager_id then 'manager_id' end,
+                   case when n.classroom_user_id is distinct from o.classroom_user_id then 'classroom_user_id' end,
+                   case when n.zenefits_id is distinct from o.zenefits_id then 'zenefits_id' end
+               ], null) as fields
+        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+    ),
+    ev as (
+        insert into app.events (org_id, type, entity, entity_id, employee_id, payload)
+        select c.org_id,
+               case when c.old_status = 'active' and c.status <> 'active' then 'employee.deactivated'
+                    else 'employee.updated' end,
+               'employee', c.id::text, c.id,
+               pg_catalog.jsonb_build_object('status', c.status, 'changed', pg_catalog.to_jsonb(c.fields))
+        from changed c
+        where pg_catalog.cardinality(c.fields) > 0
+        order by c.org_id, c.id
+        returning id
+    )
+    select pg_catalog.count(pg_catalog.pg_notify('compliance_events', ev.id::text)) into v_n from ev;
+
+    -- Deactivation.
+    select pg_catalog.array_agg(n.org_id order by n.org_id, n.id), pg_catalog.array_agg(n.id order by n.org_id, n.id)
+    into v_orgs, v_emps
+    from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+    where o.status = 'active' and n.status <> 'active';
+    if v_orgs is not null then
+        v_deferred := app.defer_stats();
+        with closed as (
+            update app.employee_requirements er
+            set status = 'inactive'
+            from unnest(v_orgs, v_emps) as k(org_id, employee_id)
+            where er.org_id = k.org_id and er.employee_id = k.employee_id
+              and er.status in ('pending', 'in_progress', 'submitted', 'revision_required')
+            returning er.org_id, er.employee_id
+        ),
+        counts as (
+            select c.org_id, c.employee_id, pg_catalog.count(*) as n
+            from closed c group by c.org_id, c.employee_id
+        )
+        select pg_catalog.count(audit.record_event(n.org_id, 'employee_deactivated', n.id, 'employees', n.id::text,
+            pg_catalog.jsonb_build_object('status', n.status, 'previous_status', o.status,
+                                          'reason', v_reason,
+                                          'requirements_inactivated', coalesce(c.n, 0))))
+        into v_n
+        from new_rows n
+        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        left join counts c on c.org_id = n.org_id and c.employee_id = n.id
+        where o.status = 'active' and n.status <> 'active'
+        ;
+        update app.employee_tiers et
+        set status = 'inactive'
+        from unnest(v_orgs, v_emps) as k(org_id, employee_id)
+        where et.org_id = k.org_id and et.employee_id = k.employee_id and et.status = 'active';
+        perform app.undefer_stats(v_deferred);
+        perform app.refresh_stats_unless_deferred(v_orgs, v_emps);
+    end if;
+
+    -- Re-activation.
+    select pg_catalog.array_agg(n.org_id order by n.org_id, n.id), pg_catalog.array_agg(n.id order by n.org_id, n.id)
+    into v_orgs, v_emps
+    from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+    where o.status <> 'active' and n.status = 'active';
+    if v_orgs is not null then
+        v_deferred := app.defer_stats();
+        update app.employee_tiers et
+        set status = 'active'
+        from unnest(v_orgs, v_emps) as k(org_id, employee_id)
+        where et.org_id = k.org_id and et.employee_id = k.employee_id and et.status = 'inactive';
+        perform app.ensure_initial_tier(v_orgs, v_emps);
+        perform app.add_tier_requirements(v_orgs, v_emps);
+        perform app.assign_initial_modules(v_orgs, v_emps);
+        perform app.undefer_stats(v_deferred);
+        perform app.refresh_stats_unless_deferred(v_orgs, v_emps);
+        perform audit.record_event(n.org_id, 'employee_reactivated', n.id, 'employees', n.id::text,
+            pg_catalog.jsonb_build_object('status', n.status, 'previous_status', o.status))
+        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        where o.status <> 'active' and n.status = 'active';
+    end if;
+
+    -- A new job title mapped to another tier switches the tier (kind role_change).
+    for r in
+        select n.org_id, n.id, o.job_title as old_title, n.job_title as new_title,
+               et.tier_id as from_tier, rm.tier_id as to_tier
+        from new_rows n
+        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        join app.role_tier_mappings rm
+          on rm.org_id = n.org_id and pg_catalog.lower(rm.job_role) = pg_catalog.lower(n.job_title)
+        left join app.employee_tiers et on et.org_id = n.org_id and et.employee_id = n.id
+        where n.status = 'active' and o.status = 'active'
+          and pg_catalog.lower(coalesce(n.job_title, '')) <> pg_catalog.lower(coalesce(o.job_title, ''))
+          and rm.tier_id is distinct from et.tier_id
+        order by n.org_id, n.id
+    loop
+        perform app.apply_tier_switch(r.org_id, r.id, r.to_tier, 'role_change',
+            pg_catalog.format('job title changed from %s to %s', coalesce(r.old_title, 'none'), r.new_title));
+        perform audit.record_event(r.org_id, 'role_change', r.id, 'employees', r.id::text,
+            pg_catalog.jsonb_build_object('from_job_title', r.old_title, 'to_job_title', r.new_title,
+                                          'from_tier_id', r.from_tier, 'to_tier_id', r.to_tier));
+    end loop;
+    return null;
+end
+$$;
+comment on function app.employees_updated() is
+    'AFTER UPDATE STATEMENT trigger of employees: events, deactivation, re-activation, role-change tier switch.';
+
+create or replace trigger employees_lifecycle_on_update
+    after update on app.employees
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function app.employees_updated();
+
+-- PostgREST --------------------------------------------------------------------------------------
+
+create or replace function api.deactivate_employee(employee_id uuid, reason text) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_org uuid := app.current_org_id();
+    v_employee_id uuid := deactivate_employee.employee_id;
+    v_reason text := nullif(pg_catalog.btrim(deactivate_employee.reason), '');
+    v_employee app.employees;
+begin
+    if not app.current_role_in('superadmin', 'hr_admin') then
+        perform app.fail('42501', 'only HR admins and superadmins may deactivate employees',
+            pg_catalog.format('Your role is %s.', coalesce(app.current_app_role()::text, 'none')),
+            'Ask an HR admin.');
+    end if;
+    select * into v_employee from app.employees e where e.org_id = v_org and e.id = v_employee_id
+    for update;
+    if v_employee.id is null then
+        perform app.fail('PT404', pg_catalog.format('employee %s not found', v_employee_id),
+            pg_catalog.format('No employee with id %s in your organisation.', v_employee_id),
+            'Check the id; list employees at /employees.');
+    end if;
+    if v_reason is null then
+        perform app.fail('22023', 'a reason is required to deactivate an employee',
+            pg_catalog.format('Employee %s; the reason was empty.', v_employee_id),
+            'Say why (left the company, long leave, ...).');
+    end if;
+    if v_employee.status <> 'active' then
+        perform app.fail('PT409',
+            pg_catalog.format('employee %s is already %s', v_employee.full_name, v_employee.status),
+            pg_catalog.format('Employee %s has status %s since %s.', v_employee_id, v_employee.status,
+                              v_employee.deactivated_at),
+            'Nothing to do; set status active to bring them back.');
+    end if;
+    perform pg_catalog.set_config('app.deactivation_reason', v_reason, true);
+    update app.employees e set status = 'inactive'
+    where e.org_id = v_org and e.id = v_employee_id
+    returning * into v_employee;
+    perform pg_catalog.set_config('app.deactivation_reason', '', true);
+    return pg_catalog.jsonb_build_object(
+        'employeeId', v_employee.id, 'status', v_employee.status,
+        'deactivatedAt', v_employee.deactivated_at, 'reason', v_reason,
+        'openRequirements', (select pg_catalog.count(*) from app.employee_requirements er
+                             where er.org_id = v_org and er.employee_id = v_employee_id
+                               and er.status not in ('approved', 'rejected', 'inactive')));
+end
+$$;
+comment on function api.deactivate_employee(uuid, text) is
+$$Deactivates an employee (status inactive), with a reason.
+
+HR admins and superadmins only (403). Open requirement records become inactive, the tier record
+inactive, open assignments stop counting in compliance rates; nothing is deleted, and the audit
+trail records employee_deactivated with the reason. 409 when already inactive or terminated, 404
+for an unknown employee, 400 without a reason. Setting status back to active re-activates.$$;
+grant execute on function api.deactivate_employee(uuid, text) to authenticated;
