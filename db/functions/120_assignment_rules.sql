@@ -12,7 +12,7 @@
 --   * status completed without a score -> completed (completion date defaults to now());
 --     status completed while the recorded score is below the passing score -> refused;
 --   * not completed/exempted and due date + the module's grace period before today -> overdue;
---   * overdue -> completed is allowed; is_late is set when completed after due + grace;
+--   * overdue -> completed is allowed and sets is_late (so does completing after due + grace);
 --   * exempted only with a reason and only by hr_admin/superadmin (app.may_exempt), and back to
 --     not_started the same way (then overdue again if past due);
 --   * transitions allowed: not_started -> in_progress | completed | overdue | exempted;
@@ -203,10 +203,8 @@ begin
                      then pg_catalog.format('(Asked for %s; the rules make it %s.)', v_requested, v_status) end);
         end if;
         if v_status = 'completed' then
-            -- Late means completed after the deadline (due date + grace), judged by when the work
-            -- was done: a result that arrives after the daily job marked it overdue, for work
-            -- turned in on time, is not late.
-            new.is_late := new.completion_date::date > new.due_date + v_grace;
+            new.is_late := v_old_status = 'overdue'
+                           or new.completion_date::date > new.due_date + v_grace;
         end if;
     elsif v_status = 'completed' and v_attempt and new.score < v_passing then
         perform app.assignment_transition_refused(new.id, 'completed', 'in_progress');
