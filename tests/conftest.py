@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -134,6 +135,27 @@ def dsn() -> Iterator[str]:
         yield database.dsn
     finally:
         database.stop()
+
+
+@pytest.fixture(scope="session")
+def pgtap_dsn(dsn: str) -> Iterator[str]:
+    """A database of its own for the pgTAP files, prepared like the session's.
+
+    pgTAP files roll back what they do and may count rows across organisations (the daily job
+    runs for all of them), so they get a database no pytest test commits into.
+    """
+    name = f"pgtap_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    target = make_conninfo(dsn, dbname=name)
+    try:
+        prepare_database(target)
+        yield target
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from pytest_pgtap.pgtap import Runner
 from pytest_pgtap.plugin.core import report_tap
 
@@ -56,9 +57,9 @@ def _label(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[_label(p) for p in FILES])
-def test_pgtap_file(path: Path, dsn: str, request: pytest.FixtureRequest) -> None:
+def test_pgtap_file(path: Path, pgtap_dsn: str, request: pytest.FixtureRequest) -> None:
     # A connection per file, as pg_prove gives each file its own psql.
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(pgtap_dsn, autocommit=True) as conn:
         try:
             tap_lines = Runner(conn).run(path.read_text(encoding="utf-8").encode())
         except psycopg.Error as exc:
@@ -74,7 +75,7 @@ def test_pgtap_file(path: Path, dsn: str, request: pytest.FixtureRequest) -> Non
     report_tap(request.node, tap_only(tap_lines), _label(path))
 
 
-def test_pg_prove(pg_env: dict[str, str]) -> None:
+def test_pg_prove(pg_env: dict[str, str], pgtap_dsn: str) -> None:
     pg_prove = shutil.which("pg_prove")
     if pg_prove is None:
         if os.environ.get("CI"):
@@ -84,7 +85,7 @@ def test_pg_prove(pg_env: dict[str, str]) -> None:
         pytest.skip(f"no test_*.sql files under {TESTS_DIR} yet")
     done = subprocess.run(
         [pg_prove, "--failures", *(str(p) for p in FILES)],
-        env=pg_env,
+        env={**pg_env, "PGDATABASE": str(conninfo_to_dict(pgtap_dsn)["dbname"])},
         capture_output=True,
         text=True,
         check=False,

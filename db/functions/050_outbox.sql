@@ -63,7 +63,19 @@ $$;
 comment on function app.notify_user(uuid, uuid, text, text, text, text, app.notification_priority, uuid, text) is
     'Notifies one user (skipped when the same dedupe key was already sent) and emits notification.created.';
 
+-- The database role doing the work: the role a request switched to (PostgREST's `authenticated`),
+-- else the login role (`sync_worker`, `web_app`, an operator). SECURITY DEFINER does not change it.
+create or replace function audit.current_db_role() returns text
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text)
+$$;
+comment on function audit.current_db_role() is
+    'The database role acting: the role the request switched to, else the login role.';
+
 -- Record a named audit event (§9: requirement_submission, tier_change, compliance_export, ...).
+-- The actor is the signed-in user and their application role, or the database role of a service.
 create or replace function audit.record_event(
     p_org_id uuid, p_event_type text, p_employee_id uuid default null,
     p_table_name text default null, p_entity_id text default null, p_details jsonb default null
@@ -73,11 +85,24 @@ set search_path = ''
 as $$
 declare
     v_id bigint;
+    v_db_role text := audit.current_db_role();
 begin
-    insert into audit.log (org_id, actor_user_id, actor_role, event_type, table_name, entity_id,
-                           employee_id, details)
-    values (p_org_id, app.current_user_id(), app.current_actor() ->> 'role', p_event_type,
-            p_table_name, p_entity_id, p_employee_id, p_details)
+    if p_event_type is null or p_event_type !~ '^[a-z][a-z_]*$' then
+        raise exception 'audit event name % is not snake_case', coalesce(pg_catalog.quote_literal(p_event_type), 'null')
+            using errcode = '22023',
+                  detail = pg_catalog.format('The event name is %s.', coalesce(p_event_type, 'null')),
+                  hint = 'Name audit events in lower-case words joined by underscores, e.g. tier_change.';
+    end if;
+    if p_org_id is null then
+        raise exception 'an audit event needs an organisation'
+            using errcode = '22023',
+                  detail = pg_catalog.format('Event %s was recorded without org_id.', p_event_type),
+                  hint = 'Pass the organisation the event belongs to.';
+    end if;
+    insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
+                           entity_id, employee_id, details)
+    values (p_org_id, app.current_user_id(), coalesce(app.current_app_role()::text, v_db_role),
+            v_db_role, p_event_type, p_table_name, p_entity_id, p_employee_id, p_details)
     returning id into v_id;
     return v_id;
 end
@@ -92,40 +117,55 @@ create view api.events with (security_invoker = true) as
 comment on view api.events is
 $$Change events of your organisation that you may read, ordered by id (see README "Events").$$;
 
--- Events a reader may take now, in delivery order, after the last one it saw.
+-- Events a reader may take now, in delivery order, after the last one it saw (docs/events.md).
 --
 -- The ordering guarantee: outbox ids are taken before commit, so a transaction can commit after
 -- one holding a higher id. Events are therefore delivered in (tx_id, id) order and only once every
 -- transaction with a smaller tx_id has finished (tx_id below the oldest running transaction's
--- horizon, pg_snapshot_xmin). No event can later appear before the last one delivered, so resuming
--- after that event's id never skips one that committed late.
+-- horizon, pg_snapshot_xmin of the reading statement's snapshot). No event can later appear
+-- before the last one delivered: every transaction that has not finished yet has, or will get, a
+-- tx_id at or above that horizon. So resuming after the last delivered event's id never skips one
+-- that committed late, and never delivers one twice.
 create or replace function api.events_since(after_id bigint default 0, max_rows integer default 500)
 returns setof api.events
 language plpgsql stable
 set search_path = ''
 as $$
 declare
-    v_after_tx xid8;
+    v_org uuid := app.current_org_id();
+    v_horizon xid8 := pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot());
+    v_after_tx xid8 := '0'::xid8;
+    v_after_id bigint := coalesce(after_id, 0);
 begin
     if max_rows is null or max_rows not between 1 and 10000 then
-        raise exception 'max_rows must be between 1 and 10000, not %', max_rows
-            using errcode = '22023', hint = 'Ask for at most 10000 events at a time.';
+        raise exception 'max_rows must be between 1 and 10000, not %', coalesce(max_rows::text, 'null')
+            using errcode = '22023',
+                  detail = pg_catalog.format('max_rows is %s.', coalesce(max_rows::text, 'null')),
+                  hint = 'Ask for at most 10000 events at a time.';
     end if;
-    if coalesce(after_id, 0) > 0 then
-        select e.tx_id into v_after_tx from app.events e where e.id = after_id;
-        if v_after_tx is null then
-            raise exception 'event % is unknown or no longer kept', after_id
+    if v_after_id < 0 then
+        raise exception 'after_id must be 0 or an event id, not %', v_after_id
+            using errcode = '22023',
+                  detail = pg_catalog.format('after_id is %s.', v_after_id),
+                  hint = 'Pass 0 to start from the oldest kept event, or the last id you received.';
+    end if;
+    if v_after_id > 0 then
+        -- RLS applies: an id the caller may not read is as unknown as a purged one.
+        select e.tx_id into v_after_tx from app.events e where e.org_id = v_org and e.id = v_after_id;
+        if not found then
+            raise exception 'event % is unknown or no longer kept', v_after_id
                 using errcode = 'PT410',
-                      detail = pg_catalog.format('No readable event has id %s.', after_id),
+                      detail = pg_catalog.format('No event you may read has id %s.', v_after_id),
                       hint = 'Reload the current state and resume from the newest event.';
         end if;
     end if;
     return query
-        select v.*
-        from api.events v
-        join app.events e on e.org_id = v.org_id and e.id = v.id
-        where e.tx_id < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
-          and (v_after_tx is null or (e.tx_id, e.id) > (v_after_tx, after_id))
+        select e.org_id, e.id, e.type, e.employee_id, e.recipient_id, e.entity, e.entity_id,
+               e.payload, e.created_at
+        from app.events e
+        where e.org_id = v_org
+          and e.tx_id < v_horizon
+          and (e.tx_id, e.id) > (v_after_tx, v_after_id)
         order by e.tx_id, e.id
         limit max_rows;
 end
@@ -133,7 +173,10 @@ $$;
 comment on function api.events_since(bigint, integer) is
 $$Change events you may read that follow the event after_id, in delivery order.
 
-Events are delivered in commit-safe order: only once every transaction that might still add an
-earlier event has finished, so resuming from the last id seen never misses one. Answers 410 when
-after_id is unknown or was purged: reload and resume from the newest event.$$;
+Events are delivered in commit-safe order, (transaction, id): an event is delivered only once every
+transaction that might still add an earlier one has finished, so resuming from the last id you
+received never misses one and never repeats one. Ids are unique but NOT delivered in ascending
+order. after_id = 0 starts from the oldest kept event. max_rows is 1 to 10000 (400 otherwise).
+Answers 410 when after_id is unknown or was purged (events are kept 30 days by default): reload
+the current state and resume from the newest event.$$;
 grant execute on function api.events_since(bigint, integer) to authenticated;

@@ -1,0 +1,290 @@
+-- Audit trail, part 1: every insert, update and delete on the domain tables lands in audit.log
+-- (DESIGN §9, docs/audit.md). Statement-level triggers with transition tables: one INSERT ... SELECT
+-- per statement, so a sync merge of 100,000 rows writes its audit rows in one pass (a single-row
+-- UPDATE, every API write, takes a cheaper procedural path: see audit.install_update_capture).
+--
+-- What a row says:
+--   INSERT  new_values = the whole new row
+--   UPDATE  changed_fields = the columns whose value changed; old_values/new_values = those columns
+--           only. An update that changes nothing (or only updated_at / last_synced_at) writes no row.
+--   DELETE  old_values = the whole old row
+-- with the actor (JWT user and app role, else the database role), the organisation, the entity's
+-- key (entity_id: the primary key without org_id) and the employee the row belongs to.
+--
+-- Not audited (side effects and derived data, recomputable or themselves a log):
+--   app.events (the outbox), app.notifications (messages the rules send),
+--   app.employee_compliance_stats (recomputed by the database on every change; app.verify_stats),
+--   app.compliance_snapshots (written by the daily job from the audited tables),
+--   app.compliance_counters, app.compliance_headcounts (live counts kept by triggers from the
+--   audited assignments and employees).
+
+-- Columns whose change alone is not worth an audit row (bookkeeping the database or sync keeps).
+create or replace function audit.ignored_columns() returns text[]
+language sql immutable parallel safe
+set search_path = ''
+as $$ select '{updated_at,last_synced_at}'::text[] $$;
+comment on function audit.ignored_columns() is
+    'Columns whose change alone writes no audit row (and which never appear in changed_fields).';
+
+-- Tables that are not audited, and why (see the header).
+create or replace function audit.untracked_tables() returns text[]
+language sql immutable parallel safe
+set search_path = ''
+as $$ select '{events,notifications,employee_compliance_stats,compliance_snapshots,compliance_counters,compliance_headcounts}'::text[] $$;
+comment on function audit.untracked_tables() is
+    'Tables of schema app the audit triggers skip: side effects (outbox, notifications) and derived data.';
+
+-- Who is acting (once per audited statement, read inline by each trigger function because it is
+-- on the hot path of every write): the JWT user and their application role, as
+-- app.current_user_id() and app.current_app_role() define them, else the database role, as
+-- audit.current_db_role() defines it. The capture functions below repeat these few lines.
+
+-- INSERT and DELETE: one audit row per row, the whole row as jsonb. Arguments (set by the installer
+-- below): the organisation column, the employee column ('' when none), then one or two key columns
+-- (the primary key without the organisation).
+create or replace function audit.capture_changes() returns trigger
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_org_col text := TG_ARGV[0];
+    v_employee_col text := nullif(TG_ARGV[1], '');
+    v_k1 text := TG_ARGV[2];
+    v_k2 text := case when TG_NARGS > 3 then nullif(TG_ARGV[3], '') end;
+    v_table text := TG_TABLE_NAME::text;
+    v_claims text := nullif(pg_catalog.current_setting('request.jwt.claims', true), '');
+    v_sub text;
+    v_user uuid;
+    v_role text;
+    v_db_role text := coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text);
+begin
+    if v_claims is not null then
+        v_sub := v_claims::jsonb ->> 'sub';
+        if v_sub ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+            v_user := v_sub::uuid;
+            select u.app_role::text into v_role from app.app_users u where u.id = v_user and u.active;
+        end if;
+    end if;
+    v_role := coalesce(v_role, v_db_role);
+    if TG_OP = 'INSERT' then
+        insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
+                               op, entity_id, employee_id, new_values)
+        select (r.j ->> v_org_col)::uuid, v_user, v_role, v_db_role, 'row_insert', v_table,
+               'INSERT', pg_catalog.concat_ws(',', r.j ->> v_k1, r.j ->> v_k2),
+               (r.j ->> v_employee_col)::uuid, r.j
+        from (select pg_catalog.to_jsonb(n) as j from new_rows n offset 0) r;
+    elsif TG_OP = 'DELETE' then
+        insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
+                               op, entity_id, employee_id, old_values)
+        select (r.j ->> v_org_col)::uuid, v_user, v_role, v_db_role, 'row_delete', v_table,
+               'DELETE', pg_catalog.concat_ws(',', r.j ->> v_k1, r.j ->> v_k2),
+               (r.j ->> v_employee_col)::uuid, r.j
+        from (select pg_catalog.to_jsonb(o) as j from old_rows o offset 0) r;
+    else
+        raise exception 'audit.capture_changes() handles INSERT and DELETE, not %', TG_OP
+            using errcode = '39P01',
+                  hint = 'UPDATE is captured by the per-table audit.capture_update__<table>() function.';
+    end if;
+    return null;
+end
+$$;
+comment on function audit.capture_changes() is
+    'Statement trigger: writes one audit.log row per inserted or deleted row (the whole row).';
+
+-- UPDATE: generated per table (audit.capture_update__<table>()), so the comparison is column by
+-- column with static plans. Old and new rows pair up by primary key; changed_fields = the
+-- columns whose value changed (IS DISTINCT FROM), in column order; old_values/new_values = those
+-- columns only; a row whose changes are all in audit.ignored_columns() writes nothing. A key
+-- change (no partner row) writes both halves whole.
+-- The single-row update, every API write, takes a procedural fast path (one small query to
+-- fetch the pair, per-column tests, one INSERT ... VALUES); a statement that updated several
+-- rows, a sync merge, takes one set-based INSERT ... SELECT.
+create or replace function audit.install_update_capture(
+    p_table text, p_org_col text, p_employee_col text, p_keys text[]
+) returns text
+language plpgsql volatile
+set search_path = ''
+as $gen$
+declare
+    v_function text := 'capture_update__' || p_table;
+    v_cols text[];
+    v_join text;
+    v_same_key text;
+    v_changed text;
+    v_unchanged text;
+    v_tests text;
+    v_employee text;
+    v_employee_fast text;
+    v_entity text;
+    v_entity_fast text;
+begin
+    select pg_catalog.array_agg(a.attname::text order by a.attnum) into v_cols
+    from pg_catalog.pg_attribute a
+    where a.attrelid = pg_catalog.format('app.%I', p_table)::regclass
+      and a.attnum > 0 and not a.attisdropped
+      and a.attname <> all (audit.ignored_columns());
+    select pg_catalog.string_agg(pg_catalog.format('n.%1$I = o.%1$I', k), ' and ')
+    into v_join from pg_catalog.unnest(p_org_col || p_keys) k;
+    select pg_catalog.string_agg(pg_catalog.format('v_n.%1$I is not distinct from v_o.%1$I', k), ' and ')
+    into v_same_key from pg_catalog.unnest(p_org_col || p_keys) k;
+    select pg_catalog.string_agg(pg_catalog.format(
+               'case when n.%1$I is distinct from o.%1$I then %1$L end', c), ', '),
+           pg_catalog.string_agg(pg_catalog.format(
+               'case when n.%1$I is not distinct from o.%1$I then %1$L end', c), ', '),
+           pg_catalog.string_agg(pg_catalog.format(
+               '        if v_n.%1$I is distinct from v_o.%1$I then
+            v_changed := v_changed || %1$L::text;
+            v_old := v_old || pg_catalog.jsonb_build_object(%1$L, v_o.%1$I);
+            v_new := v_new || pg_catalog.jsonb_build_object(%1$L, v_n.%1$I);
+        end if;', c), E'\n')
+    into v_changed, v_unchanged, v_tests from pg_catalog.unnest(v_cols) c;
+    v_employee := case when p_employee_col = '' then 'null::uuid'
+                       else pg_catalog.format('coalesce(n.%1$I, o.%1$I)', p_employee_col) end;
+    v_employee_fast := case when p_employee_col = '' then 'null::uuid'
+                            else pg_catalog.format('v_n.%I', p_employee_col) end;
+    select pg_catalog.string_agg(pg_catalog.format('coalesce(n.%1$I, o.%1$I)', k), ', '),
+           pg_catalog.string_agg(pg_catalog.format('v_n.%I', k), ', ')
+    into v_entity, v_entity_fast from pg_catalog.unnest(p_keys) k;
+
+    execute pg_catalog.format($f$
+create or replace function audit.%1$I() returns trigger
+language plpgsql volatile security definer
+set search_path = ''
+as $body$
+declare
+    v_o app.%3$I;
+    v_n app.%3$I;
+    v_count bigint;
+    v_changed text[] := '{}';
+    v_old jsonb := '{}';
+    v_new jsonb := '{}';
+    v_claims text := nullif(pg_catalog.current_setting('request.jwt.claims', true), '');
+    v_sub text;
+    v_user uuid;
+    v_role text;
+    v_db_role text := coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text);
+begin
+    select pg_catalog.count(*) into v_count from new_rows;
+    if v_count = 0 then
+        return null;
+    end if;
+    /* The actor (see the note above audit.capture_changes). */
+    if v_claims is not null then
+        v_sub := v_claims::jsonb ->> 'sub';
+        if v_sub ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+            v_user := v_sub::uuid;
+            select u.app_role::text into v_role from app.app_users u where u.id = v_user and u.active;
+        end if;
+    end if;
+    v_role := coalesce(v_role, v_db_role);
+    if v_count = 1 then
+        select x.* into v_o from old_rows x;
+        select y.* into v_n from new_rows y;
+    end if;
+    if v_count = 1 and %9$s then
+%10$s
+        if pg_catalog.cardinality(v_changed) > 0 then
+            insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
+                                   op, entity_id, employee_id, old_values, new_values, changed_fields)
+            values (v_n.%2$I, v_user, v_role, v_db_role, 'row_update', %3$L, 'UPDATE',
+                    pg_catalog.concat_ws(',', %11$s), %12$s, v_old, v_new, v_changed);
+        end if;
+        return null;
+    end if;
+    insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name, op,
+                           entity_id, employee_id, old_values, new_values, changed_fields)
+    select coalesce(n.%2$I, o.%2$I), v_user, v_role, v_db_role, 'row_update', %3$L, 'UPDATE',
+           pg_catalog.concat_ws(',', %4$s), %5$s,
+           case when n.%2$I is null then pg_catalog.to_jsonb(o)
+                when o.%2$I is not null then pg_catalog.to_jsonb(o) - d.unchanged end,
+           case when o.%2$I is null then pg_catalog.to_jsonb(n)
+                when n.%2$I is not null then pg_catalog.to_jsonb(n) - d.unchanged end,
+           d.changed
+    from old_rows o
+    full join new_rows n on %6$s
+    cross join lateral (
+        select pg_catalog.array_remove(array[%7$s]::text[], null) as changed,
+               pg_catalog.array_remove(array[%8$s]::text[], null) || audit.ignored_columns() as unchanged
+        offset 0
+    ) d
+    where o.%2$I is null or n.%2$I is null or pg_catalog.cardinality(d.changed) > 0;
+    return null;
+end
+$body$;
+comment on function audit.%1$I() is
+    'Statement trigger (generated by audit.install_update_capture): audits the changed columns of updated rows of app.%3$s.';
+$f$,
+        v_function, p_org_col, p_table, v_entity, v_employee, v_join, v_changed, v_unchanged,
+        v_same_key, v_tests, v_entity_fast, v_employee_fast);
+    return v_function;
+end
+$gen$;
+comment on function audit.install_update_capture(text, text, text, text[]) is
+    'Generates audit.capture_update__<table>(), the UPDATE audit trigger function of one app table.';
+
+-- Install (or refresh) the three triggers on every table of schema app that has a primary key and
+-- an organisation (org_id, or the organizations table itself), except the untracked ones. Runs on
+-- every migrate, so a table added by a later migration is audited from then on.
+do $install$
+declare
+    t record;
+    v_keys text[];
+    v_org_col text;
+    v_employee_col text;
+    v_args text;
+    v_skip boolean;
+    v_update_function text;
+begin
+    for t in
+        select c.oid, c.relname,
+               (select pg_catalog.array_agg(a.attname::text order by k.ord)
+                from pg_catalog.unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
+                join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum) as pk,
+               exists (select from pg_catalog.pg_attribute a
+                       where a.attrelid = c.oid and a.attname = 'employee_id' and not a.attisdropped)
+                   as has_employee_id
+        from pg_catalog.pg_class c
+        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        left join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary
+        where n.nspname = 'app' and c.relkind = 'r'
+        order by c.relname
+    loop
+        v_org_col := case when t.relname = 'organizations' then 'id' else 'org_id' end;
+        v_keys := case when t.relname = 'organizations' then t.pk
+                       else pg_catalog.array_remove(t.pk, 'org_id') end;
+        v_skip := t.relname = any (audit.untracked_tables())
+                  or t.pk is null
+                  or not (v_org_col = any (t.pk))
+                  or pg_catalog.cardinality(v_keys) not between 1 and 2;
+        if v_skip then
+            execute pg_catalog.format('drop trigger if exists audit_insert on app.%I', t.relname);
+            execute pg_catalog.format('drop trigger if exists audit_update on app.%I', t.relname);
+            execute pg_catalog.format('drop trigger if exists audit_delete on app.%I', t.relname);
+            execute pg_catalog.format('drop function if exists audit.%I()', 'capture_update__' || t.relname);
+            if not t.relname = any (audit.untracked_tables()) then
+                raise warning 'app.% is not audited: it needs a primary key of org_id and one or two columns',
+                    t.relname;
+            end if;
+            continue;
+        end if;
+        v_employee_col := case when t.relname = 'employees' then 'id'
+                               when t.has_employee_id then 'employee_id'
+                               else '' end;
+        v_args := pg_catalog.format('%L, %L, %L, %L', v_org_col, v_employee_col, v_keys[1],
+                                    coalesce(v_keys[2], ''));
+        v_update_function := audit.install_update_capture(t.relname, v_org_col, v_employee_col, v_keys);
+        execute pg_catalog.format(
+            'create or replace trigger audit_insert after insert on app.%I
+             referencing new table as new_rows
+             for each statement execute function audit.capture_changes(%s)', t.relname, v_args);
+        execute pg_catalog.format(
+            'create or replace trigger audit_update after update on app.%I
+             referencing old table as old_rows new table as new_rows
+             for each statement execute function audit.%I()', t.relname, v_update_function);
+        execute pg_catalog.format(
+            'create or replace trigger audit_delete after delete on app.%I
+             referencing old table as old_rows
+             for each statement execute function audit.capture_changes(%s)', t.relname, v_args);
+    end loop;
+end
+$install$;
