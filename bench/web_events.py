@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import resource
 import statistics
 import time
 import uuid
@@ -144,6 +145,7 @@ async def run(args: argparse.Namespace) -> None:
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
     print(f"{len(users)} clients connected ({len(employees)} employees, rest staff)")
     cpu_before = web.cpu_seconds()
+    own_before = resource.getrusage(resource.RUSAGE_SELF)
     parent, child = mp.Pipe(duplex=False)
     proc = mp.Process(
         target=writer, args=(dsn, org, employees, args.rate, args.seconds + args.warmup, child)
@@ -160,6 +162,10 @@ async def run(args: argparse.Namespace) -> None:
         if total != last_total:
             last_total, quiet_since = total, time.monotonic()
     cpu = web.cpu_seconds() - cpu_before
+    own_after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (own_after.ru_utime + own_after.ru_stime) - (
+        own_before.ru_utime + own_before.ru_stime
+    )
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     web.stop()
@@ -200,7 +206,8 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(
         f"server CPU during the run: {cpu:.1f} s over {duration:.1f} s of writing "
-        f"({100 * cpu / duration:.0f} % of one core)"
+        f"({100 * cpu / duration:.0f} % of one core); the clients' process: {client_cpu:.1f} s"
+        f" ({100 * client_cpu / duration:.0f} %)"
     )
     print(
         f"conditions: {len(users)} clients in one asyncio process, {args.rate:.0f} events/s from a "

@@ -1,12 +1,19 @@
-"""The live event relay: one LISTEN connection, one reader, many WebSocket clients.
+"""The live event relay: one LISTEN connection, one shared reader, many WebSocket clients.
 
 * :class:`Listener` holds the process's only ``LISTEN compliance_events`` connection. A
   notification (its payload is an event id) only wakes the relay; it carries no data.
-* :class:`Relay` serves every connected client in *rounds*: one call of
-  ``app.web_relay_events`` (db/functions/410_web_relay.sql) reads, for each client, what
+* :class:`Relay` serves every connected client in *rounds*. A connection first **catches up**:
+  ``app.web_relay_events`` (db/functions/410_web_relay.sql) reads, for each such client, what
   ``api.events_since(after_id, max_rows)`` gives that client's user — acting as that user, so
-  row-level security decides, and in the outbox's commit-safe order, so a transaction that
-  commits late is never skipped. Notifications that arrive during a round make another round.
+  row-level security decides (a new connection gets its head; a resume its missed events).
+  Once a catch-up read came back complete, the connection is **live**: one shared read per
+  round, ``app.event_audience`` (a global cursor in the outbox's commit-safe (tx_id, id) order,
+  with the users the RLS policy lets read each event) serves every live connection, so a round
+  costs per event, not per client. Each connection keeps its own position in that order
+  (``Client.through``); an event goes to the connections whose user is in its audience and whose
+  position is behind it. The same statement checks that the live connections' users are still
+  active (and in the same organisation); a connection whose user is not goes back to catching
+  up, where ``app.pre_request()`` refuses it (4401).
 * A committed event may wait behind an older transaction that is still running (the horizon).
   The round that follows a notification records its snapshot's ``xmax``; until a round's
   ``xmin`` has passed it, the relay re-reads every ``web_relay_poll_seconds`` (even when no
@@ -46,6 +53,10 @@ CHANNEL = "compliance_events"
 READERS_PER_CALL = 500
 #: Fewer readers than this are not split across connections.
 MIN_READERS_PER_PART = 25
+#: Rounds start at most this often (seconds). An event that comes after a quiet spell is read at
+#: once; under a steady stream, the events of a few milliseconds share a round, and so one
+#: message per client, which halves the messages (and the CPU) both ends spend per event.
+MIN_ROUND_INTERVAL = 0.008
 
 
 class CloseCodes:
@@ -78,6 +89,12 @@ class Client:
     connected_at: float = field(default_factory=time.time)
     #: where the next read starts (api.events_since's after_id); None: at the head (new client)
     cursor: int | None = None
+    #: (tx_id, id): the client has every event it may read up to here, in delivery order
+    through: tuple[int, int] | None = None
+    #: the last catch-up read was complete (fewer than max_rows): it may go live
+    caught_up: bool = False
+    #: served by the shared reader (app.event_audience) instead of its own reads
+    live: bool = False
     #: the relay serves the client (after its resume message, or the resume wait)
     active: bool = False
     generation: int = 0
@@ -127,16 +144,25 @@ class Client:
         """Start (again) right after ``after_id``: whatever was queued is dropped."""
         self.generation += 1
         self.cursor = after_id
+        self.through = None
+        self.caught_up = False
+        self.live = False
         self.cursor_sent = after_id
         self.outbox.clear()
         self.queued = 0
         self.active = True
 
 
+Position = tuple[int, int]
+"""A place in the outbox's delivery order: (transaction id, event id)."""
+
+
 @dataclass
 class RoundResult:
-    events: list[int] = field(default_factory=list)
+    events: list[tuple[int, int]] = field(default_factory=list)  # (event id, transaction id)
     head: int | None = None
+    #: the horizon of the reader's statement (head / through rows)
+    horizon: int | None = None
     error: tuple[str, str] | None = None
 
 
@@ -151,8 +177,10 @@ class Relay:
         poll_seconds: float,
         safety_seconds: float,
         connections: int = 2,
+        min_round_interval: float = MIN_ROUND_INTERVAL,
     ) -> None:
         self.dsn = dsn
+        self.min_round_interval = min_round_interval
         self.connections = max(1, connections)
         self.batch_rows = batch_rows
         self.poll_seconds = poll_seconds
@@ -164,7 +192,11 @@ class Relay:
         self._need_horizon = 0
         self._pending = False
         self._conns: list[AsyncConnection[Any] | None] = [None] * self.connections
+        #: the shared reader's cursor; None while no client is live
+        self.position: Position | None = None
         self.rounds = 0
+        self.fanout_reads = 0
+        self.catchup_reads = 0
         self.last_round_at: float | None = None
         self.last_error: str | None = None
         self.healthy = False
@@ -205,10 +237,15 @@ class Relay:
 
     async def run(self) -> None:
         backoff = 0.2
+        started = 0.0
         while True:
             timeout = self.poll_seconds if self._pending else self.safety_seconds
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            pause = started + self.min_round_interval - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)  # let the events of a busy moment share a round
+            started = time.monotonic()
             self._wake.clear()
             notified, self._notified = self._notified, False
             try:
@@ -246,17 +283,43 @@ class Relay:
         await self._drop_connection()
 
     async def round(self, notified: bool) -> None:
-        """Read for every active client once and queue what each may read.
+        """Serve every active client once: the live ones with one shared read, the others
+        (new connections, resumes) with a read each as their user.
 
-        The clients are split into parts (at most READERS_PER_CALL readers a call) served
-        concurrently on ``connections`` connections, so that the database's cores share a round.
+        The catch-up reads are split into parts (at most READERS_PER_CALL readers a call) served
+        concurrently on ``connections`` connections. They run after the shared read, so that a
+        complete catch-up is at or past the shared cursor and the client can go live.
         """
         clients = [c for c in self.clients.values() if c.active and c.ending is None]
         now = time.monotonic()
         if not clients:
             self._pending = False
+            self.position = None
             self.last_round_at = now
             return
+        horizons: list[tuple[int, int]] = []
+        live = [c for c in clients if c.live]
+        if live:
+            horizons.append(await self._fanout(live))
+        else:
+            self.position = None
+        catching = [c for c in clients if not c.live and c.ending is None]
+        if catching:
+            horizons.extend(await self._catch_up(catching, now))
+            self._promote(catching)
+        if horizons:
+            # Every read's snapshot was taken after the notifications that woke this round.
+            xmin = min(h[0] for h in horizons)
+            xmax = min(h[1] for h in horizons)
+            if notified:
+                self._need_horizon = max(self._need_horizon, xmax)
+            self._pending = xmin < self._need_horizon
+        if any(c.active and not c.live and c.ending is None for c in catching):
+            self._pending = True  # not live yet: read again soon
+        self.rounds += 1
+        self.last_round_at = time.monotonic()
+
+    async def _catch_up(self, clients: list[Client], now: float) -> list[tuple[int, int]]:
         parts_n = max(
             -(-len(clients) // READERS_PER_CALL),
             min(self.connections, -(-len(clients) // MIN_READERS_PER_PART)),
@@ -267,16 +330,85 @@ class Relay:
         results = await asyncio.gather(
             *(self._lane(index, lane, now) for index, lane in enumerate(lanes))
         )
-        horizons = [h for lane in results for h in lane]
-        if horizons:
-            # Every part's snapshot was taken after the notifications that woke this round.
-            xmin = min(h[0] for h in horizons)
-            xmax = min(h[1] for h in horizons)
-            if notified:
-                self._need_horizon = max(self._need_horizon, xmax)
-            self._pending = xmin < self._need_horizon
-        self.rounds += 1
-        self.last_round_at = time.monotonic()
+        self.catchup_reads += len(clients)
+        return [h for lane in results for h in lane]
+
+    def _promote(self, clients: list[Client]) -> None:
+        """Clients whose catch-up is complete and at or past the shared cursor go live."""
+        ready = [
+            c
+            for c in clients
+            if c.caught_up and c.through is not None and c.ending is None and not c.live
+        ]
+        if not ready:
+            return
+        if self.position is None:
+            self.position = min(c.through for c in ready if c.through is not None)
+        for c in ready:
+            if c.through is not None and c.through >= self.position:
+                c.live = True
+
+    async def _fanout(self, live: list[Client]) -> tuple[int, int]:
+        """One shared read (app.event_audience) for every live client; returns its horizon."""
+        conn = await self._connection(0)
+        generations = {c.key: c.generation for c in live}
+        users = sorted({c.user_id for c in live})
+        after_tx, after_id = self.position or (0, 0)
+        # One statement, one snapshot: the users' check and the events agree.
+        cur = await conn.execute(
+            "select h.xmin, h.xmax, h.users, a.org_id, a.id, a.tx_id::text, a.body, a.audience"
+            " from (select pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text"
+            "              as xmin,"
+            "          pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text"
+            "              as xmax,"
+            "          (select coalesce(pg_catalog.jsonb_object_agg(u.user_id, u.org_id),"
+            "                           '{}'::jsonb)"
+            "           from app.web_relay_users(%(users)s) u) as users) h"
+            " left join lateral app.event_audience(%(tx)s::text::xid8, %(id)s, %(rows)s, %(users)s)"
+            "     with ordinality as a(org_id, id, tx_id, body, audience, o) on true"
+            " order by a.o",
+            {"users": users, "tx": str(after_tx), "id": after_id, "rows": self.batch_rows},
+        )
+        rows = await cur.fetchall()
+        self.fanout_reads += 1
+        xmin, xmax, active = rows[0][0], rows[0][1], rows[0][2]
+        by_user: dict[uuid.UUID, list[Client]] = {}
+        for c in live:
+            if c.generation != generations[c.key] or c.ending is not None or not c.live:
+                continue  # resumed (or ended) while the read ran
+            if active.get(str(c.user_id)) != str(c.org_id):
+                # Deactivated, removed or moved: its own read as the user decides (4401, 410).
+                c.live = False
+                c.caught_up = False
+                c.through = None
+                continue
+            by_user.setdefault(c.user_id, []).append(c)
+        batches: dict[str, tuple[Client, list[str], int]] = {}
+        events = 0
+        for _x, _y, _u, _org, event_id, tx_id, body, audience in rows:
+            if event_id is None:
+                continue
+            events += 1
+            pos = (int(tx_id), int(event_id))
+            for user in audience:
+                for c in by_user.get(user, ()):
+                    if c.through is not None and pos <= c.through:
+                        continue  # it had this one from its catch-up
+                    c.through = pos
+                    batch = batches.get(c.key)
+                    if batch is None:
+                        batches[c.key] = (c, [body], pos[1])
+                    else:
+                        batch[1].append(body)
+                        batches[c.key] = (c, batch[1], pos[1])
+            self.position = pos
+        for c, texts, last in batches.values():
+            message = f'{{"type":"events","last_event_id":{last},"events":[{",".join(texts)}]}}'
+            if c.push(message, len(texts), last):
+                c.cursor = last
+        if events >= self.batch_rows:
+            self.wake()  # more are waiting
+        return int(xmin), int(xmax)
 
     async def _lane(
         self, index: int, parts: list[list[Client]], now: float
@@ -290,14 +422,14 @@ class Relay:
         generations = {c.key: c.generation for c in part}
         readers = [{"key": c.key, "claims": c.claims, "after_id": c.cursor} for c in part]
         cur = await conn.execute(
-            "select kind, reader, event_id, body, error_code, error_message"
+            "select kind, reader, event_id, body, error_code, error_message, tx_id"
             " from app.web_relay_events(%s, %s)",
             [Jsonb(readers), self.batch_rows],
         )
         horizon = (0, 0)
         results: dict[str, RoundResult] = {}
         bodies: dict[int, str] = {}
-        for kind, reader, event_id, body, error_code, error_message in await cur.fetchall():
+        for kind, reader, event_id, body, error_code, error_message, tx_id in await cur.fetchall():
             if kind == "horizon":
                 h = json.loads(body)
                 horizon = (int(h["xmin"]), int(h["xmax"]))
@@ -306,9 +438,12 @@ class Relay:
             else:
                 result = results.setdefault(reader, RoundResult())
                 if kind == "event":
-                    result.events.append(event_id)
+                    result.events.append((int(event_id), int(tx_id)))
+                elif kind == "through":
+                    result.horizon = int(tx_id)
                 elif kind == "head":
                     result.head = int(event_id)
+                    result.horizon = int(tx_id)
                 elif kind == "error":
                     result.error = (error_code or "", error_message or "")
         for c in part:
@@ -349,24 +484,33 @@ class Relay:
             return
         if result.head is not None:
             c.cursor = result.head
+            # It starts after everything below the horizon its head was taken under.
+            c.through = (result.horizon or 0, 0)
+            c.caught_up = True
             c.push(dumps({"type": "ready", "last_event_id": result.head}), 0)
-            self.wake()  # events committed since the head are read in the next round
             return
-        if not result.events:
-            return
-        texts = []
-        for event_id in result.events:
-            text = bodies.get(event_id)
-            if text is None:  # pragma: no cover - the function sends every given event's body
-                log.error("relay: no body for event %s", event_id)
-                continue
-            texts.append(text)
-        last = result.events[-1]
-        message = f'{{"type":"events","last_event_id":{last},"events":[{",".join(texts)}]}}'
-        if c.push(message, len(texts), last):
+        complete = len(result.events) < self.batch_rows
+        if result.events:
+            texts = []
+            for event_id, _tx in result.events:
+                text = bodies.get(event_id)
+                if text is None:  # pragma: no cover - the function sends every given event's body
+                    log.error("relay: no body for event %s", event_id)
+                    continue
+                texts.append(text)
+            last, last_tx = result.events[-1]
+            message = f'{{"type":"events","last_event_id":{last},"events":[{",".join(texts)}]}}'
+            if not c.push(message, len(texts), last):
+                return
             c.cursor = last
-            if len(result.events) >= self.batch_rows:
-                self.wake()  # more are waiting for this client
+            c.through = max(c.through or (0, 0), (last_tx, last))
+        if complete and result.horizon is not None:
+            # Fewer than max_rows: it has every event it may read below the read's horizon.
+            c.through = max(c.through or (0, 0), (result.horizon, 0))
+            c.caught_up = True
+        else:
+            c.caught_up = False
+            self.wake()  # more are waiting for this client
 
 
 class Listener:

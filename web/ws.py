@@ -206,7 +206,9 @@ async def _send_loop(state: AppState, socket: WebSocket[Any, Any, Any], client: 
             text, events, last_id = client.outbox.popleft()
             client.queued -= events
             try:
-                await asyncio.wait_for(socket.send_text(text), timeout)
+                # asyncio.timeout, not wait_for: no task per message (200 clients x many rounds)
+                async with asyncio.timeout(timeout):
+                    await socket.send_text(text)
             except TimeoutError:
                 client.end(
                     CloseCodes.TRY_AGAIN,

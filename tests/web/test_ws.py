@@ -498,3 +498,168 @@ def test_presence(web_server: WebServer, world: World, su: Any) -> None:
 
 def test_secret_is_configured() -> None:
     assert len(SECRET) >= 32
+
+
+# -- the live path: one shared read (app.event_audience) fanned out to every live connection --
+
+
+def delivery_positions(su: Any, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Each event's place in the delivery order: (transaction id, event id)."""
+    rows = su.execute(
+        "select id, tx_id::text as tx from app.events where id = any(%s)", [ids]
+    ).fetchall()
+    return {r["id"]: (int(r["tx"]), r["id"]) for r in rows}
+
+
+def live_clients(server: WebServer) -> int:
+    return sum(1 for c in server.state.relay.clients.values() if c.live)
+
+
+def test_live_clients_share_one_read_and_get_exactly_their_events_in_order(
+    start_web: Any, world: World, su: Any, api: ApiHarness, dsn: str
+) -> None:
+    """Every role of two organisations, live; writers commit out of id order (transactions held
+    open for random times) a mix of org-wide, per-employee and addressed events; a connection
+    joins (resume) while they write. Each connection gets exactly the events RLS lets its user
+    read, each once, in (tx_id, id) order, none skipped; the live ones cost no read of their own.
+    """
+    server: WebServer = start_web()
+    a, b = world.a, world.b
+    emitted: list[int] = []
+    lock = threading.Lock()
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+        with psycopg.connect(dsn, row_factory=dict_row) as conn:
+            for _ in range(15):
+                ids = []
+                for _ in range(rng.randint(1, 3)):
+                    org = rng.choice((a, b))
+                    shape = rng.randrange(5)
+                    employee = rng.choice(list(org.employees.values())) if shape in (1, 3) else None
+                    recipient = rng.choice(list(org.users.values())) if shape in (2, 3) else None
+                    if shape == 4:  # addressed across organisations: nobody reads it
+                        recipient = (b if org is a else a).users["hr_admin"]
+                    ids.append(emit(conn, org.id, employee=employee, recipient=recipient))
+                time.sleep(rng.uniform(0.0, 0.1))
+                conn.commit()
+                with lock:
+                    emitted.extend(ids)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+
+    async def scenario() -> tuple[dict[tuple[str, str], list[int]], int, list[int]]:
+        streams: dict[tuple[str, str], Stream] = {}
+        for org_key, org in (("a", a), ("b", b)):
+            for role in ROLES:
+                streams[(org_key, role)] = await stream_for(server, org.users[role])
+        deadline = time.monotonic() + 10
+        while live_clients(server) < len(streams) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert live_clients(server) == len(streams), "the clients did not go live"
+        relay = server.state.relay
+        catchup_before, fanout_before = relay.catchup_reads, relay.fanout_reads
+        start = emit(su, a.id)  # the late joiner resumes after this one
+        for t in threads:
+            t.start()
+        await asyncio.sleep(0.4)
+        streams[("a", "late")] = await stream_for(server, a.users["hr_admin"], resume=start)
+        for t in threads:
+            t.join()
+        sentinels = {
+            "a": emit(su, a.id, employee=a.employees["employee"], kind="test.sentinel"),
+            "b": emit(su, b.id, employee=b.employees["employee"], kind="test.sentinel"),
+        }
+        got: dict[tuple[str, str], list[int]] = {}
+        for key, stream in streams.items():
+            assert await stream.until_event(sentinels[key[0]], timeout=20), key
+            got[key] = [e["id"] for e in stream.events]
+            await stream.close()
+        assert relay.fanout_reads > fanout_before
+        return got, relay.catchup_reads - catchup_before, [start, *sentinels.values()]
+
+    got, catchup_reads, extra = asyncio.run(scenario())
+    assert len(emitted) >= 45
+    universe = sorted(emitted + extra)
+    positions = delivery_positions(su, universe)
+    for (org_key, role), received in got.items():
+        org = a if org_key == "a" else b
+        user = org.users["hr_admin" if role == "late" else role]
+        mine = [i for i in received if i in positions]
+        expected = readable(api, user, universe)
+        if role == "late":
+            expected = [i for i in expected if positions[i] > positions[extra[0]]]
+        assert sorted(mine) == expected, (org_key, role)
+        assert len(mine) == len(set(mine)), f"an event arrived twice ({org_key}, {role})"
+        assert mine == sorted(mine, key=positions.__getitem__), f"out of order ({org_key}, {role})"
+    # the ten live connections read nothing on their own: only the joiner caught up
+    assert catchup_reads <= 5, catchup_reads
+
+
+def test_a_live_client_gets_a_late_commit_before_what_followed_it(
+    start_web: Any, world: World, su: Any, dsn: str
+) -> None:
+    server: WebServer = start_web()
+    org = world.a
+
+    async def scenario() -> list[int]:
+        stream = await stream_for(server, org.users["viewer"])
+        deadline = time.monotonic() + 10
+        while live_clients(server) < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        with psycopg.connect(dsn, row_factory=dict_row) as slow:
+            early = emit(slow, org.id, payload={"n": "early"})
+            late = emit(su, org.id, payload={"n": "late"})
+            await asyncio.sleep(0.5)
+            assert not any(e["id"] in (early, late) for e in stream.events)
+            slow.commit()
+        after = emit(su, org.id, payload={"n": "after"})
+        assert await stream.until_event(after)
+        await stream.close()
+        seen = [e["id"] for e in stream.events]
+        assert seen.index(early) < seen.index(late) < seen.index(after)
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert len(seen) == len(set(seen))
+
+
+def test_a_live_clients_role_change_takes_effect_without_reconnecting(
+    start_web: Any, world: World, su: Any
+) -> None:
+    """The audience is computed from app_users at each read, as RLS would for a request."""
+    server: WebServer = start_web()
+    org = world.a
+    user = su.execute("select tests.create_user(%s, 'employee') as id", [org.id]).fetchone()["id"]
+
+    async def scenario() -> tuple[list[int], int, int]:
+        employee = su.execute(
+            "select employee_id from app.app_users where id = %s", [user]
+        ).fetchone()["employee_id"]
+        stream = await stream_for(server, user)
+        hidden = emit(su, org.id)  # org-wide: not for an employee
+        assert await stream.until_event(emit(su, org.id, employee=employee))  # hidden was read
+        su.execute("update app.app_users set app_role = 'viewer' where id = %s", [user])
+        shown = emit(su, org.id)
+        assert await stream.until_event(shown)
+        await stream.close()
+        return [e["id"] for e in stream.events], hidden, shown
+
+    seen, hidden, shown = asyncio.run(scenario())
+    assert shown in seen
+    assert hidden not in seen
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "select * from app.event_audience('0'::xid8, 0, 10, null)",
+        "select * from app.web_relay_users('{}'::uuid[])",
+    ],
+)
+def test_users_cannot_call_the_live_path_functions(api: Any, world: World, call: str) -> None:
+    from compliance.db import ApiError
+
+    with pytest.raises(ApiError) as refused:
+        api.call(world.a.users["superadmin"], call, method="GET")
+    assert refused.value.sqlstate == "42501"
