@@ -1,18 +1,18 @@
--- Sync staging: the sync worker loads raw pages for runs that are still open, and nothing else.
+-- Sync staging: the sync worker appends raw records for runs that are still open, and nothing
+-- else. It neither reads nor deletes them (the sync.apply_* merges and sync.finish_run do, as
+-- SECURITY DEFINER functions). The check reads the open runs once per statement (a hashed
+-- subplan), so staging a page of a thousand records costs one look-up, not a thousand.
 grant usage on schema sync to sync_worker;
-grant select, insert, delete on sync.staged_records to sync_worker;
+revoke all on sync.staged_records from sync_worker;
+grant insert on sync.staged_records to sync_worker;
 
 drop policy if exists "sync workers stage records of open runs" on sync.staged_records;
 create policy "sync workers stage records of open runs" on sync.staged_records
     for insert to sync_worker
-    with check (sync.run_is_open(org_id, run_id));
+    with check ((org_id, run_id) in (select o.org_id, o.run_id from sync.open_runs() o));
 
 drop policy if exists "sync workers read staged records of open runs" on sync.staged_records;
-create policy "sync workers read staged records of open runs" on sync.staged_records
-    for select to sync_worker
-    using (sync.run_is_open(org_id, run_id));
-
 drop policy if exists "sync workers clear staged records of open runs" on sync.staged_records;
-create policy "sync workers clear staged records of open runs" on sync.staged_records
-    for delete to sync_worker
-    using (sync.run_is_open(org_id, run_id));
+
+-- The ledger of scheduled jobs is written by sync.run_scheduled_jobs only: no policy, no grant.
+revoke all on sync.job_runs from sync_worker;

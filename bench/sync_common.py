@@ -1,0 +1,188 @@
+"""Shared set-up of the sync benchmarks: a throwaway PostgreSQL (or BENCH_DATABASE_URL), the
+fake upstreams in their own process (so they do not share the worker's interpreter), an
+organisation, and a runner that times each merge."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from compliance.localpg import LocalCluster, free_port  # noqa: E402
+from compliance.migrate import migrate  # noqa: E402
+from sync.runner import RunSummary, SyncRunner  # noqa: E402
+from sync.settings import SyncSettings, load_sync_settings  # noqa: E402
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    """Superuser DSN of a migrated database: BENCH_DATABASE_URL, else a throwaway cluster."""
+    external = os.environ.get("BENCH_DATABASE_URL")
+    if external:
+        migrate(external, echo=lambda _line: None)
+        yield external
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="sync-bench-pg-"))
+    os.chmod(tmp, 0o755)  # noqa: S103 - the postgres user must enter it when run as root
+    cluster = LocalCluster(tmp)
+    try:
+        cluster.start()
+        dsn = cluster.create_database("sync_bench")
+        migrate(dsn, echo=lambda _line: None)
+        yield dsn
+    finally:
+        cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def fake_upstreams(people: int, courseworks: int) -> Iterator[dict[str, str]]:
+    """``compliance fake-upstreams`` in a child process; yields the environment it prints."""
+    ports = [str(free_port()), str(free_port())]
+    keys = Path(tempfile.mkdtemp(prefix="sync-bench-keys-"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from compliance.cli import main; main()", "fake-upstreams",
+         "--people", str(people), "--courseworks", str(courseworks),
+         "--zenefits-port", ports[0], "--classroom-port", ports[1], "--key-dir", str(keys)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    env: dict[str, str] = {}
+    try:
+        assert proc.stdout is not None
+        while "GOOGLE_CLASSROOM_SUBJECT" not in env:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("fake-upstreams ended before printing its environment")
+            if line.startswith("export "):
+                key, _, value = line[len("export ") :].strip().partition("=")
+                env[key] = value
+        yield env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(keys, ignore_errors=True)
+
+
+def make_org(dsn: str) -> str:
+    slug = f"bench-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("insert into app.organizations (name, slug) values (%s, %s)", [slug, slug])
+    return slug
+
+
+def settings(dsn: str, env: dict[str, str], slug: str) -> SyncSettings:
+    return load_sync_settings(
+        **{k.lower(): v for k, v in env.items()},
+        sync_database_url=make_conninfo(dsn, user="sync_worker"),
+        compliance_org_slug=slug,
+    )
+
+
+class TimedRunner(SyncRunner):
+    """A SyncRunner that records how long each SQL merge took."""
+
+    merges: dict[str, float]
+
+    def _merge(self, run_id: str, part: str, function: str) -> None:
+        started = time.perf_counter()
+        super()._merge(run_id, part, function)
+        self.merges = getattr(self, "merges", {})
+        self.merges[function] = self.merges.get(function, 0.0) + time.perf_counter() - started
+
+
+class BareMergeRunner(TimedRunner):
+    """Runs the Classroom submissions merge over a superuser connection with
+    session_replication_role = replica: no trigger fires (neither the engine's rules, nor the
+    audit trail, nor foreign-key checks). What is left is the merge's own SQL."""
+
+    superuser_dsn: str
+
+    def _merge(self, run_id: str, part: str, function: str) -> None:
+        if function != "sync.apply_classroom_submissions":
+            super()._merge(run_id, part, function)
+            return
+        started = time.perf_counter()
+        with psycopg.connect(self.superuser_dsn, autocommit=True) as conn:
+            conn.execute("set session_replication_role = replica")
+            conn.execute(f"select {function}(%s)", [run_id])
+        self.merges = getattr(self, "merges", {})
+        self.merges[function] = time.perf_counter() - started
+
+
+def run(
+    settings_: SyncSettings, what: str, bare_merge_dsn: str | None = None
+) -> tuple[RunSummary, float, dict[str, float]]:
+    assert settings_.worker_dsn is not None
+    with psycopg.connect(settings_.worker_dsn, autocommit=True) as conn:
+        runner: TimedRunner
+        if bare_merge_dsn:
+            bare = BareMergeRunner(conn, settings_)
+            bare.superuser_dsn = bare_merge_dsn
+            runner = bare
+        else:
+            runner = TimedRunner(conn, settings_)
+        runner.merges = {}
+        started = time.perf_counter()
+        summary = runner.run(what)  # type: ignore[arg-type]
+        return summary, time.perf_counter() - started, runner.merges
+
+
+def rows_written(dsn: str, slug: str) -> dict[str, Any]:
+    """Row versions (ctid:xmin) and row-change audit entries of the organisation, to compare."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        org = conn.execute("select id from app.organizations where slug = %s", [slug]).fetchone()
+        assert org is not None
+        out: dict[str, Any] = {}
+        tables = (
+            "employees",
+            "departments",
+            "locations",
+            "training_modules",
+            "training_assignments",
+            "employee_requirements",
+            "employee_compliance_stats",
+        )
+        for table in tables:
+            query = (
+                "select md5(coalesce(string_agg(ctid::text || ':' || xmin::text, ','"  # noqa: S608
+                f" order by ctid), '')) from app.{table} where org_id = %s"
+            )
+            row = conn.execute(
+                query,
+                [org[0]],
+            ).fetchone()
+            out[table] = row[0] if row else None
+        audit = conn.execute(
+            "select count(*) from audit.log where org_id = %s and op is not null"
+            " and table_name not in ('sync_runs', 'sync_requests')",
+            [org[0]],
+        ).fetchone()
+        out["audit"] = audit[0] if audit else None
+        return out
+
+
+def conditions() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"machine: {os.cpu_count()} cores ({platform.machine()}), load average {load} "
+        f"(shared with other work); PostgreSQL throwaway cluster (fsync off) unless "
+        f"BENCH_DATABASE_URL; fakes on 127.0.0.1 in a separate process, 0 ms latency; "
+        f"worker connected as sync_worker"
+    )

@@ -1,0 +1,586 @@
+-- Google Classroom -> training modules and results (DESIGN §10, docs/sync.md).
+--
+-- sync.apply_classroom_coursework(run_id): course work (kind classroom_coursework) -> modules,
+-- matched by (course id, course-work id), else by name (a module not linked to Classroom yet).
+-- Name, link, due date (and its month), description and maxPoints follow Classroom when it has
+-- them; a PUBLISHED course work is an active module. When the course-work fetch was complete,
+-- a module of a fetched course whose course work is gone is made inactive (nothing is deleted).
+--
+-- sync.apply_classroom_submissions(run_id): student submissions -> training_assignments.
+-- Students are matched by Classroom user id, else by profile e-mail (and then linked: the
+-- employee's classroom_user_id is set). A student matching no employee becomes ONE warning naming
+-- the student and the number of submissions not recorded. A submission updates the assignment
+-- holding its id, else the employee's latest assignment of the module without a submission; a
+-- result (TURNED_IN or RETURNED with an assignedGrade) with no assignment creates one (due date:
+-- the module's, else the turn-in date). A result writes score = assignedGrade / maxPoints * 100
+-- (capped to 0..100; the grade itself when the course work has no maxPoints and it is 0..100)
+-- and completion_date = the last TURNED_IN time of the submission history (else updateTime); the
+-- engine's triggers decide what that means (completed, a failed attempt, late, refused...). Results
+-- never go to exempted assignments. A row is written only when the submission changed (its id,
+-- raw JSON or grade), so the same data twice writes nothing.
+
+create or replace function sync.apply_classroom_coursework(p_run_id uuid) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_run app.sync_runs := sync.open_run_for_update(p_run_id);
+    v_org uuid := v_run.org_id;
+    v_complete boolean := coalesce((v_run.details #>> '{fetch,classroom,coursework_complete}')::boolean,
+                                   (v_run.details #>> '{fetch,classroom,complete}')::boolean, false);
+    v_now timestamptz := pg_catalog.now();
+    v_processed integer;
+    v_created integer := 0;
+    v_updated integer := 0;
+    v_retired integer := 0;
+    v_failed integer := 0;
+    v_fallback boolean := false;
+    v_row record;
+    v_errors jsonb := '[]';
+    v_counts jsonb;
+begin
+    if not (v_run.details -> 'parts') ? 'classroom' then
+        raise exception 'sync run % does not cover Google Classroom', p_run_id
+            using errcode = '22023', detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
+                  hint = 'Merge Classroom course work in a completions, training_modules or full run.';
+    end if;
+
+    analyze sync.staged_records;
+    if pg_catalog.to_regclass('pg_temp.sync_c_coursework') is not null then drop table pg_temp.sync_c_coursework; end if;
+    create temp table sync_c_coursework on commit drop as
+    select distinct on (c.course_id, c.cw_id) c.*
+    from (
+        select s.payload ->> 'courseId' as course_id,
+               s.payload ->> 'id' as cw_id,
+               nullif(pg_catalog.btrim(s.payload ->> 'title'), '') as title,
+               nullif(pg_catalog.btrim(s.payload ->> 'description'), '') as description,
+               nullif(s.payload ->> 'alternateLink', '') as url,
+               coalesce(s.payload ->> 'state', 'PUBLISHED') as state,
+               sync.to_date(pg_catalog.format('%s-%s-%s',
+                   pg_catalog.lpad(s.payload #>> '{dueDate,year}', 4, '0'),
+                   pg_catalog.lpad(s.payload #>> '{dueDate,month}', 2, '0'),
+                   pg_catalog.lpad(s.payload #>> '{dueDate,day}', 2, '0'))) as due_date,
+               case when pg_catalog.jsonb_typeof(s.payload -> 'maxPoints') = 'number'
+                         and (s.payload ->> 'maxPoints')::numeric > 0
+                         and (s.payload ->> 'maxPoints')::numeric < 10000000
+                    then pg_catalog.round((s.payload ->> 'maxPoints')::numeric, 2) end as max_points,
+               s.page, s.item
+        from sync.staged_records s
+        where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_coursework'
+    ) c
+    where c.course_id is not null and c.cw_id is not null
+    order by c.course_id, c.cw_id, c.page desc, c.item desc;
+    get diagnostics v_processed = row_count;
+    analyze sync_c_coursework;
+    if pg_catalog.to_regclass('pg_temp.sync_c_coursework_all') is not null then drop table pg_temp.sync_c_coursework_all; end if;
+    create temp table sync_c_coursework_all on commit drop as
+    select c.course_id, c.cw_id from sync_c_coursework c;
+
+    alter table sync_c_coursework add column module_id uuid, add column problem text,
+                                  add column n_name text, add column n_url text, add column n_due_date date,
+                                  add column n_month_key text, add column n_description text,
+                                  add column n_max_points numeric(9, 2), add column n_active boolean;
+    update sync_c_coursework c set problem = 'has no title' where c.title is null;
+    update sync_c_coursework c set module_id = m.id
+    from app.training_modules m
+    where m.org_id = v_org and m.classroom_course_id = c.course_id and m.classroom_coursework_id = c.cw_id;
+    update sync_c_coursework c set module_id = x.id
+    from (
+        select distinct on (m.id) m.id, c2.course_id, c2.cw_id
+        from app.training_modules m
+        join sync_c_coursework c2 on c2.module_id is null and c2.problem is null
+                                  and pg_catalog.lower(c2.title) = pg_catalog.lower(m.name)
+        where m.org_id = v_org and m.classroom_coursework_id is null
+        order by m.id, c2.course_id, c2.cw_id
+    ) x
+    where c.course_id = x.course_id and c.cw_id = x.cw_id;
+
+    update sync_c_coursework c
+    set n_name = c.title,
+        n_url = coalesce(c.url, m.classroom_url),
+        n_due_date = coalesce(c.due_date, m.due_date),
+        n_month_key = coalesce(pg_catalog.to_char(c.due_date, 'YYYY-MM'), m.month_key),
+        n_description = coalesce(c.description, m.description),
+        n_max_points = coalesce(c.max_points, m.classroom_max_points),
+        n_active = c.state = 'PUBLISHED'
+    from app.training_modules m
+    where c.problem is null and m.org_id = v_org and m.id = c.module_id;
+    update sync_c_coursework c
+    set n_name = c.title, n_url = c.url, n_due_date = c.due_date,
+        n_month_key = pg_catalog.to_char(c.due_date, 'YYYY-MM'), n_description = c.description,
+        n_max_points = c.max_points, n_active = c.state = 'PUBLISHED'
+    where c.problem is null and c.module_id is null;
+
+    -- Writes run only when they have rows: an empty statement still fires statement triggers.
+    delete from sync_c_coursework c
+    using app.training_modules m
+    where c.problem is null and m.org_id = v_org and m.id = c.module_id
+      and (m.name, m.classroom_course_id, m.classroom_coursework_id, m.classroom_url, m.due_date,
+           m.month_key, m.description, m.classroom_max_points, m.active)
+          is not distinct from
+          (c.n_name, c.course_id, c.cw_id, c.n_url, c.n_due_date, c.n_month_key,
+           c.n_description, c.n_max_points, c.n_active);
+    begin
+        if exists (select from sync_c_coursework c where c.problem is null and c.module_id is null) then
+            insert into app.training_modules (org_id, name, month_key, due_date, classroom_course_id,
+                                              classroom_coursework_id, classroom_url, description,
+                                              classroom_max_points, active, last_synced_at)
+            select v_org, c.n_name, c.n_month_key, c.n_due_date, c.course_id, c.cw_id, c.n_url,
+                   c.n_description, c.n_max_points, c.n_active, v_now
+            from sync_c_coursework c
+            where c.problem is null and c.module_id is null;
+            get diagnostics v_created = row_count;
+        end if;
+        if exists (select from sync_c_coursework c where c.problem is null and c.module_id is not null) then
+        update app.training_modules m
+        set name = c.n_name, classroom_course_id = c.course_id, classroom_coursework_id = c.cw_id,
+            classroom_url = c.n_url, due_date = c.n_due_date, month_key = c.n_month_key,
+            description = c.n_description, classroom_max_points = c.n_max_points,
+            active = c.n_active, last_synced_at = v_now
+        from sync_c_coursework c
+        where c.problem is null and c.module_id is not null and m.org_id = v_org and m.id = c.module_id
+          and (m.name, m.classroom_course_id, m.classroom_coursework_id, m.classroom_url, m.due_date,
+               m.month_key, m.description, m.classroom_max_points, m.active)
+              is distinct from
+              (c.n_name, c.course_id, c.cw_id, c.n_url, c.n_due_date, c.n_month_key,
+               c.n_description, c.n_max_points, c.n_active);
+        get diagnostics v_updated = row_count;
+        end if;
+    exception when others then
+        v_fallback := true;
+    end;
+    if v_fallback then
+        v_created := 0;
+        v_updated := 0;
+        for v_row in select * from sync_c_coursework c where c.problem is null order by c.course_id, c.cw_id loop
+            begin
+                if v_row.module_id is null then
+                    insert into app.training_modules (org_id, name, month_key, due_date,
+                        classroom_course_id, classroom_coursework_id, classroom_url, description,
+                        classroom_max_points, active, last_synced_at)
+                    values (v_org, v_row.n_name, v_row.n_month_key, v_row.n_due_date, v_row.course_id,
+                            v_row.cw_id, v_row.n_url, v_row.n_description, v_row.n_max_points,
+                            v_row.n_active, v_now);
+                    v_created := v_created + 1;
+                else
+                    update app.training_modules m
+                    set name = v_row.n_name, classroom_course_id = v_row.course_id,
+                        classroom_coursework_id = v_row.cw_id, classroom_url = v_row.n_url,
+                        due_date = v_row.n_due_date, month_key = v_row.n_month_key,
+                        description = v_row.n_description, classroom_max_points = v_row.n_max_points,
+                        active = v_row.n_active, last_synced_at = v_now
+                    where m.org_id = v_org and m.id = v_row.module_id
+                      and (m.name, m.classroom_course_id, m.classroom_coursework_id, m.classroom_url,
+                           m.due_date, m.month_key, m.description, m.classroom_max_points, m.active)
+                          is distinct from
+                          (v_row.n_name, v_row.course_id, v_row.cw_id, v_row.n_url, v_row.n_due_date,
+                           v_row.n_month_key, v_row.n_description, v_row.n_max_points, v_row.n_active);
+                    if found then
+                        v_updated := v_updated + 1;
+                    end if;
+                end if;
+            exception when others then
+                update sync_c_coursework c set problem = 'could not be recorded: ' || sqlerrm
+                where c.course_id = v_row.course_id and c.cw_id = v_row.cw_id;
+            end;
+        end loop;
+    end if;
+
+    -- Course work gone from a completely fetched course: its module is retired (made inactive).
+    if v_complete and exists (
+            select from app.training_modules m
+            where m.org_id = v_org and m.active and m.classroom_coursework_id is not null
+              and m.classroom_course_id in (
+                  select s.payload ->> 'id' from sync.staged_records s
+                  where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_course')
+              and not exists (select from sync_c_coursework_all c
+                              where c.course_id = m.classroom_course_id and c.cw_id = m.classroom_coursework_id)) then
+        update app.training_modules m
+        set active = false, last_synced_at = v_now
+        where m.org_id = v_org and m.active and m.classroom_coursework_id is not null
+          and m.classroom_course_id in (
+              select s.payload ->> 'id' from sync.staged_records s
+              where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_course')
+          and not exists (select from sync_c_coursework_all c
+                          where c.course_id = m.classroom_course_id and c.cw_id = m.classroom_coursework_id);
+        get diagnostics v_retired = row_count;
+    end if;
+
+    select pg_catalog.count(*)::integer,
+           coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',
+               'record', 'courseWork ' || c.course_id || '/' || c.cw_id,
+               'message', pg_catalog.format('course work %s of course %s (%s) %s', c.cw_id, c.course_id,
+                                            coalesce(c.title, 'untitled'), c.problem))
+               order by c.course_id, c.cw_id), '[]')
+    into v_failed, v_errors
+    from sync_c_coursework c where c.problem is not null;
+    perform sync.add_messages(v_org, p_run_id, 'error', v_errors);
+
+    v_counts := pg_catalog.jsonb_build_object(
+        'processed', v_processed, 'created', v_created, 'updated', v_updated + v_retired,
+        'failed', v_failed, 'retired', v_retired, 'complete_fetch', v_complete);
+    perform sync.record_merge(v_run, 'classroom_coursework', v_counts);
+    return v_counts;
+end
+$$;
+comment on function sync.apply_classroom_coursework(uuid) is
+    'Merges the Classroom course work staged for a run into training modules.';
+grant execute on function sync.apply_classroom_coursework(uuid) to sync_worker;
+
+
+create or replace function sync.apply_classroom_submissions(p_run_id uuid) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+set work_mem = '128MB'
+as $$
+declare
+    v_run app.sync_runs := sync.open_run_for_update(p_run_id);
+    v_org uuid := v_run.org_id;
+    v_now timestamptz := pg_catalog.now();
+    v_processed integer;
+    v_linked integer := 0;
+    v_created integer := 0;
+    v_updated integer := 0;
+    v_failed integer := 0;
+    v_rows integer;
+    v_inserted integer;
+    v_has_updates boolean;
+    v_nestloop text;
+    v_has_inserts boolean;
+    v_chunk integer;
+    v_chunks integer;
+    v_row record;
+    v_warnings jsonb := '[]';
+    v_errors jsonb := '[]';
+    v_counts jsonb;
+begin
+    if not (v_run.details -> 'parts') ? 'classroom' then
+        raise exception 'sync run % does not cover Google Classroom', p_run_id
+            using errcode = '22023', detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
+                  hint = 'Merge Classroom submissions in a completions or full run.';
+    end if;
+
+    analyze sync.staged_records;
+    -- The submissions (the last staged copy of each), without their bodies.
+    if pg_catalog.to_regclass('pg_temp.sync_c_subs') is not null then drop table pg_temp.sync_c_subs; end if;
+    create temp table sync_c_subs on commit drop as
+    select distinct on (x.sub_id) x.*
+    from (
+        select s.payload ->> 'id' as sub_id, s.payload ->> 'courseId' as course_id,
+               s.payload ->> 'courseWorkId' as cw_id, s.payload ->> 'userId' as user_id,
+               s.payload ->> 'state' as state, s.page, s.item
+        from sync.staged_records s
+        where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
+    ) x
+    where x.sub_id is not null
+    order by x.sub_id, x.page desc, x.item desc;
+    get diagnostics v_processed = row_count;
+    analyze sync_c_subs;
+
+    -- The students: Classroom user id, else profile e-mail.
+    if pg_catalog.to_regclass('pg_temp.sync_c_profiles') is not null then drop table pg_temp.sync_c_profiles; end if;
+    create temp table sync_c_profiles on commit drop as
+        select distinct on (q.user_id) q.user_id, q.email, q.full_name
+        from (
+            select coalesce(s.payload ->> 'userId', s.payload #>> '{profile,id}', s.payload ->> 'id') as user_id,
+                   nullif(pg_catalog.btrim(coalesce(s.payload #>> '{profile,emailAddress}',
+                                                    s.payload ->> 'emailAddress')), '') as email,
+                   nullif(pg_catalog.btrim(coalesce(s.payload #>> '{profile,name,fullName}',
+                                                    s.payload #>> '{name,fullName}')), '') as full_name,
+                   s.kind, s.page, s.item
+            from sync.staged_records s
+            where s.org_id = v_org and s.run_id = p_run_id
+              and s.kind in ('classroom_student', 'classroom_profile')
+        ) q
+        where q.user_id is not null
+        order by q.user_id, (q.email is not null) desc, q.kind = 'classroom_profile' desc, q.page desc, q.item desc;
+    analyze sync_c_profiles;
+    if pg_catalog.to_regclass('pg_temp.sync_c_students') is not null then drop table pg_temp.sync_c_students; end if;
+    create temp table sync_c_students on commit drop as
+    select u.user_id, p.email, p.full_name, u.submissions,
+           null::uuid as employee_id, null::text as matched, null::text as reason
+    from (select s.user_id, pg_catalog.count(*)::integer as submissions
+          from sync_c_subs s where s.user_id is not null group by s.user_id) u
+    left join sync_c_profiles p on p.user_id = u.user_id;
+    create unique index on sync_c_students (user_id);
+    analyze sync_c_students;
+
+    update sync_c_students st set employee_id = e.id, matched = 'classroom_user_id'
+    from app.employees e
+    where e.org_id = v_org and e.classroom_user_id = st.user_id;
+    update sync_c_students st set employee_id = m.id, matched = 'email'
+    from (
+        select distinct on (e.id) e.id, x.user_id
+        from app.employees e
+        join sync_c_students x on x.employee_id is null and x.email is not null
+                               and pg_catalog.lower(x.email) = pg_catalog.lower(e.email)
+        where e.org_id = v_org and e.classroom_user_id is null
+        order by e.id, x.user_id
+    ) m
+    where st.user_id = m.user_id;
+    analyze sync_c_students;
+    update sync_c_students st
+    set reason = case
+        when st.email is null then 'has no profile e-mail and no employee has its Classroom user id'
+        when exists (select from app.employees e
+                     where e.org_id = v_org and pg_catalog.lower(e.email) = pg_catalog.lower(st.email))
+            then 'has the e-mail of an employee already linked to another Classroom user'
+        else 'matches no employee by Classroom user id or e-mail' end
+    where st.employee_id is null;
+
+    -- Link the employees found by e-mail to their Classroom user id.
+    begin
+        if exists (select from sync_c_students st where st.matched = 'email') then
+            update app.employees e set classroom_user_id = st.user_id, last_synced_at = v_now
+            from sync_c_students st
+            where st.matched = 'email' and e.org_id = v_org and e.id = st.employee_id
+              and e.classroom_user_id is distinct from st.user_id;
+            get diagnostics v_linked = row_count;
+        end if;
+    exception when others then
+        v_linked := 0;
+        for v_row in select * from sync_c_students st where st.matched = 'email' order by st.user_id loop
+            begin
+                update app.employees e set classroom_user_id = v_row.user_id, last_synced_at = v_now
+                where e.org_id = v_org and e.id = v_row.employee_id
+                  and e.classroom_user_id is distinct from v_row.user_id;
+                v_linked := v_linked + 1;
+            exception when others then
+                update sync_c_students st
+                set employee_id = null, matched = null, reason = 'could not be linked: ' || sqlerrm
+                where st.user_id = v_row.user_id;
+            end;
+        end loop;
+    end;
+
+    v_warnings := v_warnings || coalesce((
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',
+                   'record', 'student ' || st.user_id,
+                   'student', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                       'user_id', st.user_id, 'name', st.full_name, 'email', st.email)),
+                   'message', pg_catalog.format('Classroom student %s (%s) %s: %s submission(s) not recorded',
+                       st.user_id, coalesce(st.full_name || ', ' || st.email, st.full_name, st.email, 'no profile'),
+                       st.reason, st.submissions))
+               order by st.user_id)
+        from sync_c_students st where st.employee_id is null), '[]');
+
+    -- Modules of the course works.
+    if pg_catalog.to_regclass('pg_temp.sync_c_modules') is not null then drop table pg_temp.sync_c_modules; end if;
+    create temp table sync_c_modules on commit drop as
+    select k.course_id, k.cw_id, k.submissions, m.id as module_id, m.due_date, m.classroom_max_points
+    from (select s.course_id, s.cw_id, pg_catalog.count(*)::integer as submissions
+          from sync_c_subs s group by s.course_id, s.cw_id) k
+    left join app.training_modules m
+      on m.org_id = v_org and m.classroom_course_id = k.course_id and m.classroom_coursework_id = k.cw_id;
+    analyze sync_c_modules;
+    v_warnings := v_warnings || coalesce((
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',
+                   'record', 'courseWork ' || coalesce(k.course_id, '?') || '/' || coalesce(k.cw_id, '?'),
+                   'message', pg_catalog.format('course work %s of course %s is not a training module: %s submission(s) not recorded',
+                                                coalesce(k.cw_id, '?'), coalesce(k.course_id, '?'), k.submissions))
+               order by k.course_id, k.cw_id)
+        from sync_c_modules k where k.module_id is null), '[]');
+
+    -- What each matched submission maps to (its assignment: the one holding its id).
+    if pg_catalog.to_regclass('pg_temp.sync_c_work') is not null then drop table pg_temp.sync_c_work; end if;
+    create temp table sync_c_work on commit drop as
+    select s.sub_id, s.state, s.page, s.item, s.user_id, st.employee_id, k.module_id,
+           k.due_date as module_due_date, k.classroom_max_points as max_points,
+           a.id as assignment_id
+    from sync_c_subs s
+    join sync_c_students st on st.user_id = s.user_id and st.employee_id is not null
+    join sync_c_modules k on k.course_id = s.course_id and k.cw_id = s.cw_id and k.module_id is not null
+    left join app.training_assignments a on a.org_id = v_org and a.classroom_submission_id = s.sub_id;
+    analyze sync_c_work;
+
+    -- Else the employee's latest assignment of the module that holds no submission yet.
+    update sync_c_work w set assignment_id = x.id
+    from (
+        select distinct on (a.employee_id, a.module_id) a.employee_id, a.module_id, a.id
+        from app.training_assignments a
+        join (select distinct w2.employee_id, w2.module_id from sync_c_work w2 where w2.assignment_id is null) n
+          on n.employee_id = a.employee_id and n.module_id = a.module_id
+        where a.org_id = v_org and a.classroom_submission_id is null
+        order by a.employee_id, a.module_id, a.due_date desc
+    ) x
+    where w.assignment_id is null and w.employee_id = x.employee_id and w.module_id = x.module_id;
+
+    -- Only what changed: a new result, or a submission whose id, body or grade differ. Computed in
+    -- one pass over the staged bodies (looked up by key; the temp tables stay narrow); a row that
+    -- changed nothing costs no more than the comparison.
+    if pg_catalog.to_regclass('pg_temp.sync_c_write') is not null then drop table pg_temp.sync_c_write; end if;
+    -- One pass over the staged bodies, hashed against the narrow work table (not 240,000
+    -- index probes); the planner's estimates of the just-filled staging table are too rough to
+    -- be left the choice.
+    v_nestloop := pg_catalog.current_setting('enable_nestloop');
+    perform pg_catalog.set_config('enable_nestloop', 'off', true);
+    create temp table sync_c_write on commit drop as
+    select w.sub_id, w.page, w.item, w.user_id, w.employee_id, w.module_id, w.assignment_id,
+           r.grade, r.is_result, a.status as current_status, c.score, c.completion,
+           case
+               when not r.is_result then null
+               when c.score is null then pg_catalog.format('has grade %s but its course work has no maxPoints', r.grade)
+               when c.completion is null then 'has no turn-in time'
+               when w.assignment_id is null and coalesce(w.module_due_date, c.completion::date) is null
+                   then 'has no due date'
+           end as problem,
+           coalesce(w.module_due_date, c.completion::date) as due_date,
+           null::integer as chunk
+    from sync.staged_records s
+    join sync_c_work w on w.page = s.page and w.item = s.item
+    cross join lateral (
+        select g.grade, w.state in ('TURNED_IN', 'RETURNED') and g.grade is not null as is_result
+        from (select case when pg_catalog.jsonb_typeof(s.payload -> 'assignedGrade') = 'number'
+                               and pg_catalog.abs((s.payload ->> 'assignedGrade')::numeric) < 100000
+                          then pg_catalog.round((s.payload ->> 'assignedGrade')::numeric, 2) end as grade) g
+    ) r
+    left join app.training_assignments a on a.org_id = v_org and a.id = w.assignment_id
+    cross join lateral (
+        select case when not r.is_result then null
+                    when w.max_points > 0
+                        then pg_catalog.round(greatest(0, least(100, r.grade / w.max_points * 100)), 2)
+                    when r.grade between 0 and 100 then r.grade end::numeric(5, 2) as score,
+               case when r.is_result then coalesce(
+                   sync.to_timestamptz(pg_catalog.jsonb_path_query_array(s.payload,
+                       '$.submissionHistory[*].stateHistory ? (@.state == "TURNED_IN").stateTimestamp') ->> -1),
+                   sync.to_timestamptz(s.payload ->> 'updateTime')) end as completion
+    ) c
+    where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
+      and ((w.assignment_id is null and r.is_result)
+       or (w.assignment_id is not null
+           and (a.classroom_submission_id, a.classroom_submission, a.classroom_grade)
+               is distinct from (w.sub_id, s.payload, r.grade)));
+    perform pg_catalog.set_config('enable_nestloop', v_nestloop, true);
+    analyze sync_c_write;
+
+    -- Write: all at once; when that fails, chunk by chunk, and row by row in a failing chunk
+    -- (to name the records the engine refuses and write all the others).
+    v_has_updates := exists (select from sync_c_write w where w.problem is null and w.assignment_id is not null);
+    v_has_inserts := exists (select from sync_c_write w where w.problem is null and w.assignment_id is null);
+    v_chunk := -1;                              -- -1 = everything
+    v_chunks := 0;
+    while v_chunk < v_chunks loop
+        begin
+            v_rows := 0;
+            v_inserted := 0;
+            if v_has_updates then
+                update app.training_assignments a
+                set classroom_submission_id = w.sub_id, classroom_submission = s.payload,
+                    classroom_grade = w.grade,
+                    score = case when w.is_result and a.status <> 'exempted' then w.score else a.score end,
+                    completion_date = case when w.is_result and a.status <> 'exempted' then w.completion
+                                           else a.completion_date end,
+                    last_synced_at = v_now, sync_status = 'synced', sync_errors = null
+                from sync_c_write w
+                join sync.staged_records s
+                  on s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
+                 and s.page = w.page and s.item = w.item
+                where w.assignment_id is not null and w.problem is null and (v_chunk < 0 or w.chunk = v_chunk)
+                  and a.org_id = v_org and a.id = w.assignment_id;
+                get diagnostics v_rows = row_count;
+            end if;
+            if v_has_inserts then
+                insert into app.training_assignments (org_id, employee_id, module_id, due_date, score,
+                    completion_date, classroom_submission_id, classroom_submission, classroom_grade,
+                    last_synced_at, sync_status)
+                select v_org, w.employee_id, w.module_id, w.due_date, w.score, w.completion, w.sub_id,
+                       s.payload, w.grade, v_now, 'synced'
+                from sync_c_write w
+                join sync.staged_records s
+                  on s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
+                 and s.page = w.page and s.item = w.item
+                where w.assignment_id is null and w.problem is null and (v_chunk < 0 or w.chunk = v_chunk);
+                get diagnostics v_inserted = row_count;
+            end if;
+            -- (counted only now: a block that fails rolls its writes back, not these variables)
+            v_updated := v_updated + v_rows;
+            v_created := v_created + v_inserted;
+            exit when v_chunk < 0;              -- all written at once
+        exception when others then
+            if v_chunk < 0 then
+                -- Number the rows into chunks of 2,000 now that chunks are needed.
+                update sync_c_write w set chunk = c.n / 2000
+                from (select w2.sub_id, (pg_catalog.row_number() over (order by w2.sub_id) - 1)::integer as n
+                      from sync_c_write w2 where w2.problem is null) c
+                where c.sub_id = w.sub_id;
+                select coalesce(pg_catalog.max(w.chunk), -1) + 1 into v_chunks from sync_c_write w;
+            else
+                for v_row in
+                    select w.*, s.payload as raw
+                    from sync_c_write w
+                    join sync.staged_records s
+                      on s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
+                     and s.page = w.page and s.item = w.item
+                    where w.problem is null and w.chunk = v_chunk order by w.sub_id
+                loop
+                    begin
+                        if v_row.assignment_id is not null then
+                            update app.training_assignments a
+                            set classroom_submission_id = v_row.sub_id, classroom_submission = v_row.raw,
+                                classroom_grade = v_row.grade,
+                                score = case when v_row.is_result and a.status <> 'exempted' then v_row.score else a.score end,
+                                completion_date = case when v_row.is_result and a.status <> 'exempted'
+                                                       then v_row.completion else a.completion_date end,
+                                last_synced_at = v_now, sync_status = 'synced', sync_errors = null
+                            where a.org_id = v_org and a.id = v_row.assignment_id;
+                            v_updated := v_updated + 1;
+                        else
+                            insert into app.training_assignments (org_id, employee_id, module_id, due_date,
+                                score, completion_date, classroom_submission_id, classroom_submission,
+                                classroom_grade, last_synced_at, sync_status)
+                            values (v_org, v_row.employee_id, v_row.module_id, v_row.due_date, v_row.score,
+                                    v_row.completion, v_row.sub_id, v_row.raw, v_row.grade, v_now, 'synced');
+                            v_created := v_created + 1;
+                        end if;
+                    exception when others then
+                        update sync_c_write w set problem = 'could not be recorded: ' || sqlerrm
+                        where w.sub_id = v_row.sub_id;
+                    end;
+                end loop;
+            end if;
+        end;
+        v_chunk := v_chunk + 1;
+    end loop;
+
+    select pg_catalog.count(*)::integer,
+           coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',
+               'record', 'submission ' || w.sub_id,
+               'message', pg_catalog.format('submission %s of student %s (%s) for %s: %s', w.sub_id, w.user_id,
+                   e.full_name, m.name, w.problem))
+               order by w.sub_id), '[]')
+    into v_failed, v_errors
+    from sync_c_write w
+    left join app.employees e on e.org_id = v_org and e.id = w.employee_id
+    left join app.training_modules m on m.org_id = v_org and m.id = w.module_id
+    where w.problem is not null;
+    -- Mark the assignments whose submission could not be recorded (once: only when it changes).
+    if v_failed > 0 then
+        update app.training_assignments a
+        set sync_status = 'error', sync_errors = pg_catalog.jsonb_build_array(w.problem)
+        from sync_c_write w
+        where w.problem is not null and w.assignment_id is not null and a.org_id = v_org and a.id = w.assignment_id
+          and (a.sync_status, a.sync_errors) is distinct from ('error'::app.record_sync_status,
+                                                               pg_catalog.jsonb_build_array(w.problem));
+    end if;
+
+    perform sync.add_messages(v_org, p_run_id, 'warning', v_warnings);
+    perform sync.add_messages(v_org, p_run_id, 'error', v_errors);
+    v_counts := pg_catalog.jsonb_build_object(
+        'processed', v_processed, 'created', v_created, 'updated', v_updated + v_linked,
+        'failed', v_failed,
+        'assignments_created', v_created, 'assignments_updated', v_updated,
+        'students_linked', v_linked,
+        'results', (select pg_catalog.count(*) from sync_c_write w where w.is_result and w.problem is null),
+        'unmatched_students', (select pg_catalog.count(*) from sync_c_students st where st.employee_id is null),
+        'unmatched_submissions', (select coalesce(pg_catalog.sum(st.submissions), 0)
+                                  from sync_c_students st where st.employee_id is null),
+        'unknown_coursework_submissions', (select coalesce(pg_catalog.sum(k.submissions), 0)
+                                           from sync_c_modules k where k.module_id is null),
+        'warnings', pg_catalog.jsonb_array_length(v_warnings));
+    perform sync.record_merge(v_run, 'classroom_submissions', v_counts);
+    return v_counts;
+end
+$$;
+comment on function sync.apply_classroom_submissions(uuid) is
+    'Merges the Classroom submissions staged for a run into training assignments (results).';
+grant execute on function sync.apply_classroom_submissions(uuid) to sync_worker;
