@@ -332,11 +332,6 @@ def main() -> int:
         help="seconds per query: a slow one gets fewer runs (default 25)",
     )
     parser.add_argument("--db-dir", type=Path, default=DEFAULT_DB_DIR)
-    parser.add_argument(
-        "--no-what-if",
-        action="store_true",
-        help="skip the re-measure with the enum equality operator LEAKPROOF",
-    )
     args = parser.parse_args()
 
     with scratch_database("bench_rls") as (dsn, where):
@@ -380,18 +375,6 @@ def main() -> int:
         ]
         for label, where_sql, params in cases:
             ok = report(dsn, world, label, where_sql, params, args) and ok
-        if not args.no_what_if:
-            # Why a filter on an enum column can miss the index under RLS: enum_eq is not
-            # LEAKPROOF, so the planner must apply the policy first and cannot use the caller's
-            # status = ... as an index condition. What the figure becomes if it is.
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("alter function pg_catalog.enum_eq(anyenum, anyenum) leakproof")
-            print()
-            print(
-                "WHAT IF (this scratch database only): "
-                "alter function pg_catalog.enum_eq(anyenum, anyenum) leakproof"
-            )
-            report(dsn, world, "overdue list, enum_eq leakproof", "status = 'overdue'", {}, args)
     return 0 if ok else 1
 
 
