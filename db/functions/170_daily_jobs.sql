@@ -1,14 +1,15 @@
 -- The compliance engine, part 8: the daily job (DESIGN §12, issue 3 item 11).
 --
 -- app.run_daily_jobs(day) runs, for the given day (so tests can run tomorrow), in one transaction:
+--   0. next cycle: completed assignments whose module validity lapsed by the day get the next
+--      assignment (due = completion date + validity days), once — first, so that a new cycle
+--      already past its deadline is marked overdue and notified by this run, not the next;
 --   1. overdue: open assignments of active employees past due date + the module's grace period;
 --   2. due-soon reminders: open required assignments due within the department rule's
 --      reminder_days_before (else the organisation's reminder_days);
 --   3. overdue notifications to the employee;
 --   4. escalations: overdue for more than the organisation's escalation_days -> the manager;
 --   5. certifications expiring within 30 days -> the employee;
---   6. next cycle: completed assignments whose module validity lapsed by the day get the next
---      assignment (due = completion date + validity days), once;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
 --   8. the day's compliance snapshots (app.take_compliance_snapshots(day), helper-5's).
 -- Idempotent: a second run for the same day changes nothing and notifies nobody again (every
@@ -34,6 +35,25 @@ begin
                          'Pass the date to run for, usually current_date.');
     end if;
     perform pg_catalog.set_config('app.today', p_day::text, true);
+
+    -- 0. Next cycle for completed modules whose validity lapsed (see the header).
+    insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
+    select a.org_id, a.employee_id, a.module_id,
+           a.completion_date::date + m.validity_days, a.is_required
+    from app.training_assignments a
+    join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
+                               and m.active and m.validity_days is not null
+    join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
+    where a.status = 'completed'
+      and a.completion_date::date + m.validity_days <= p_day
+      and not exists (select from app.training_assignments later
+                      where later.org_id = a.org_id and later.employee_id = a.employee_id
+                        and later.module_id = a.module_id and later.id <> a.id
+                        and (later.due_date > a.due_date
+                             or later.due_date >= a.completion_date::date + m.validity_days))
+    order by a.org_id, a.employee_id, a.module_id
+    on conflict (org_id, employee_id, module_id, due_date) do nothing;
+    get diagnostics v_next_cycle = row_count;
 
     -- 1. Overdue.
     update app.training_assignments a
@@ -108,25 +128,6 @@ begin
       on cr.org_id = er.org_id and cr.id = er.requirement_id and cr.type = 'certification'
     where er.status = 'approved'
       and er.expires_at::date >= p_day and er.expires_at::date <= p_day + 30;
-
-    -- 6. Next cycle for completed modules whose validity lapsed.
-    insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
-    select a.org_id, a.employee_id, a.module_id,
-           a.completion_date::date + m.validity_days, a.is_required
-    from app.training_assignments a
-    join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-                               and m.active and m.validity_days is not null
-    join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
-    where a.status = 'completed'
-      and a.completion_date::date + m.validity_days <= p_day
-      and not exists (select from app.training_assignments later
-                      where later.org_id = a.org_id and later.employee_id = a.employee_id
-                        and later.module_id = a.module_id and later.id <> a.id
-                        and (later.due_date > a.due_date
-                             or later.due_date >= a.completion_date::date + m.validity_days))
-    order by a.org_id, a.employee_id, a.module_id
-    on conflict (org_id, employee_id, module_id, due_date) do nothing;
-    get diagnostics v_next_cycle = row_count;
 
     -- 7. Requirement expiry.
     update app.employee_requirements er

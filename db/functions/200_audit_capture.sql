@@ -8,6 +8,8 @@
 --   UPDATE  changed_fields = the columns whose value changed; old_values/new_values = those columns
 --           only. An update that changes nothing (or only updated_at / last_synced_at) writes no row.
 --   DELETE  old_values = the whole old row
+-- (raw source documents, classroom_submission and source_record, as digests: see
+-- audit.raw_source_columns below)
 -- with the actor (JWT user and app role, else the database role), the organisation, the entity's
 -- key (entity_id: the primary key without org_id) and the employee the row belongs to.
 --
@@ -34,6 +36,53 @@ as $$ select '{events,notifications,employee_compliance_stats,compliance_snapsho
 comment on function audit.untracked_tables() is
     'Tables of schema app the audit triggers skip: side effects (outbox, notifications) and derived data.';
 
+-- Raw source documents (a Classroom submission, an HR system's employee record: ~1 KB of upstream
+-- JSON each) are not copied into the trail: where such a column appears in new_values/old_values,
+-- the value recorded is its digest {"md5": <md5 of the document's jsonb text>} (null stays
+-- null), enough to tell whether and when the document changed (compare with
+-- md5(<column>::text) of the live row); the document itself stays in its table. A bulk sync would
+-- otherwise write each document twice (table and trail: 3.5 times the audit volume of a
+-- Classroom merge). changed_fields still names the column when the document changed.
+create or replace function audit.raw_source_columns() returns text[]
+language sql immutable parallel safe
+set search_path = ''
+as $$ select '{classroom_submission,source_record}'::text[] $$;
+comment on function audit.raw_source_columns() is
+    'Columns holding raw upstream documents: the audit trail records their digest (audit.digest_raw), not the value.';
+
+-- (a plain expression, so that it is inlined in the set-based captures)
+create or replace function audit.digest_raw(p_value jsonb) returns jsonb
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select case when p_value is null or pg_catalog.jsonb_typeof(p_value) = 'null' then p_value
+                else pg_catalog.jsonb_build_object('md5', pg_catalog.md5(p_value::text)) end
+$$;
+comment on function audit.digest_raw(jsonb) is
+    'The audit trail''s stand-in for a raw source document: {"md5": md5 of its jsonb text} (null stays null).';
+
+-- A row image (jsonb) with its raw source columns (p_columns, those present) replaced by digests.
+create or replace function audit.redact_raw(p_row jsonb, p_columns text[]) returns jsonb
+language plpgsql immutable parallel safe
+set search_path = ''
+as $$
+declare
+    v_col text;
+begin
+    if p_row is null or not (p_row ?| p_columns) then
+        return p_row;
+    end if;
+    foreach v_col in array p_columns loop
+        if p_row ? v_col then
+            p_row := pg_catalog.jsonb_set(p_row, array[v_col], coalesce(audit.digest_raw(p_row -> v_col), 'null'));
+        end if;
+    end loop;
+    return p_row;
+end
+$$;
+comment on function audit.redact_raw(jsonb, text[]) is
+    'A row image with its raw source document columns replaced by their digests (audit.digest_raw).';
+
 -- Who is acting (once per audited statement, read inline by each trigger function because it is
 -- on the hot path of every write): the JWT user and their application role, as
 -- app.current_user_id() and app.current_app_role() define them, else the database role, as
@@ -57,7 +106,14 @@ declare
     v_user uuid;
     v_role text;
     v_db_role text := coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text);
+    v_raw text[];
+    v_list text;
 begin
+    -- The table's raw source document columns (recorded as digests), null when it has none.
+    select pg_catalog.array_agg(a.attname::text) into v_raw
+    from pg_catalog.pg_attribute a
+    where a.attrelid = TG_RELID and a.attnum > 0 and not a.attisdropped
+      and a.attname = any (audit.raw_source_columns());
     if v_claims is not null then
         v_sub := v_claims::jsonb ->> 'sub';
         if v_sub ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
@@ -66,6 +122,28 @@ begin
         end if;
     end if;
     v_role := coalesce(v_role, v_db_role);
+    if v_raw is not null then
+        -- The row image is built without the documents (their digests instead): cheaper than
+        -- the whole row's jsonb, documents included, then edited.
+        select pg_catalog.string_agg(case when a.attname = any (v_raw)
+                                          then pg_catalog.format('audit.digest_raw(x.%1$I) as %1$I', a.attname)
+                                          else pg_catalog.format('x.%I', a.attname) end,
+                                     ', ' order by a.attnum)
+        into v_list
+        from pg_catalog.pg_attribute a
+        where a.attrelid = TG_RELID and a.attnum > 0 and not a.attisdropped;
+        execute pg_catalog.format(
+            'insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
+                                    op, entity_id, employee_id, %1$I)
+             select (r.j ->> $1)::uuid, $2, $3, $4, %2$L, $5, %3$L,
+                    pg_catalog.concat_ws('','', r.j ->> $6, r.j ->> $7), (r.j ->> $8)::uuid, r.j
+             from (select pg_catalog.to_jsonb(y) as j from (select %4$s from %5$I x) y offset 0) r',
+            case when TG_OP = 'INSERT' then 'new_values' else 'old_values' end,
+            case when TG_OP = 'INSERT' then 'row_insert' else 'row_delete' end,
+            TG_OP, v_list, case when TG_OP = 'INSERT' then 'new_rows' else 'old_rows' end)
+        using v_org_col, v_user, v_role, v_db_role, v_table, v_k1, v_k2, v_employee_col;
+        return null;
+    end if;
     if TG_OP = 'INSERT' then
         insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
                                op, entity_id, employee_id, new_values)
@@ -117,12 +195,17 @@ declare
     v_employee_fast text;
     v_entity text;
     v_entity_fast text;
+    v_raw text[];
+    v_old_image text;               -- the redaction wrapper of the set-based row images
+    v_new_image text;
 begin
     select pg_catalog.array_agg(a.attname::text order by a.attnum) into v_cols
     from pg_catalog.pg_attribute a
     where a.attrelid = pg_catalog.format('app.%I', p_table)::regclass
       and a.attnum > 0 and not a.attisdropped
       and a.attname <> all (audit.ignored_columns());
+    select pg_catalog.array_agg(c) into v_raw
+    from pg_catalog.unnest(v_cols) c where c = any (audit.raw_source_columns());
     select pg_catalog.string_agg(pg_catalog.format('n.%1$I = o.%1$I', k), ' and ')
     into v_join from pg_catalog.unnest(p_org_col || p_keys) k;
     select pg_catalog.string_agg(pg_catalog.format('v_n.%1$I is not distinct from v_o.%1$I', k), ' and ')
@@ -134,10 +217,18 @@ begin
            pg_catalog.string_agg(pg_catalog.format(
                '        if v_n.%1$I is distinct from v_o.%1$I then
             v_changed := v_changed || %1$L::text;
-            v_old := v_old || pg_catalog.jsonb_build_object(%1$L, v_o.%1$I);
-            v_new := v_new || pg_catalog.jsonb_build_object(%1$L, v_n.%1$I);
-        end if;', c), E'\n')
+            v_old := v_old || pg_catalog.jsonb_build_object(%1$L, %2$s);
+            v_new := v_new || pg_catalog.jsonb_build_object(%1$L, %3$s);
+        end if;', c,
+               case when c = any (v_raw) then pg_catalog.format('audit.digest_raw(v_o.%I)', c)
+                    else pg_catalog.format('v_o.%I', c) end,
+               case when c = any (v_raw) then pg_catalog.format('audit.digest_raw(v_n.%I)', c)
+                    else pg_catalog.format('v_n.%I', c) end), E'\n')
     into v_changed, v_unchanged, v_tests from pg_catalog.unnest(v_cols) c;
+    -- Row images of the set-based path: raw source documents become digests.
+    v_old_image := case when v_raw is null then '' else 'audit.redact_raw(' end;
+    v_new_image := case when v_raw is null then ''
+                        else pg_catalog.format(', %L::text[])', v_raw) end;
     v_employee := case when p_employee_col = '' then 'null::uuid'
                        else pg_catalog.format('coalesce(n.%1$I, o.%1$I)', p_employee_col) end;
     v_employee_fast := case when p_employee_col = '' then 'null::uuid'
@@ -195,10 +286,10 @@ begin
                            entity_id, employee_id, old_values, new_values, changed_fields)
     select coalesce(n.%2$I, o.%2$I), v_user, v_role, v_db_role, 'row_update', %3$L, 'UPDATE',
            pg_catalog.concat_ws(',', %4$s), %5$s,
-           case when n.%2$I is null then pg_catalog.to_jsonb(o)
-                when o.%2$I is not null then pg_catalog.to_jsonb(o) - d.unchanged end,
-           case when o.%2$I is null then pg_catalog.to_jsonb(n)
-                when n.%2$I is not null then pg_catalog.to_jsonb(n) - d.unchanged end,
+           %13$s(case when n.%2$I is null then pg_catalog.to_jsonb(o)
+                when o.%2$I is not null then pg_catalog.to_jsonb(o) - d.unchanged end)%14$s,
+           %13$s(case when o.%2$I is null then pg_catalog.to_jsonb(n)
+                when n.%2$I is not null then pg_catalog.to_jsonb(n) - d.unchanged end)%14$s,
            d.changed
     from old_rows o
     full join new_rows n on %6$s
@@ -215,7 +306,7 @@ comment on function audit.%1$I() is
     'Statement trigger (generated by audit.install_update_capture): audits the changed columns of updated rows of app.%3$s.';
 $f$,
         v_function, p_org_col, p_table, v_entity, v_employee, v_join, v_changed, v_unchanged,
-        v_same_key, v_tests, v_entity_fast, v_employee_fast);
+        v_same_key, v_tests, v_entity_fast, v_employee_fast, v_old_image, v_new_image);
     return v_function;
 end
 $gen$;

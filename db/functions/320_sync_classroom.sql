@@ -411,7 +411,9 @@ begin
     if pg_catalog.to_regclass('pg_temp.sync_c_write') is not null then drop table pg_temp.sync_c_write; end if;
     -- One pass over the staged bodies, hashed against the narrow work table (not 240,000
     -- index probes); the planner's estimates of the just-filled staging table are too rough to
-    -- be left the choice.
+    -- be left the choice. The grade and the completion time are computed once a row (OFFSET 0
+    -- keeps the planner from copying their expressions, JSON path and timestamp parsing, into
+    -- each place that uses them: four times for the completion time).
     v_nestloop := pg_catalog.current_setting('enable_nestloop');
     perform pg_catalog.set_config('enable_nestloop', 'off', true);
     create temp table sync_c_write on commit drop as
@@ -432,7 +434,9 @@ begin
         select g.grade, w.state in ('TURNED_IN', 'RETURNED') and g.grade is not null as is_result
         from (select case when pg_catalog.jsonb_typeof(s.payload -> 'assignedGrade') = 'number'
                                and pg_catalog.abs((s.payload ->> 'assignedGrade')::numeric) < 100000
-                          then pg_catalog.round((s.payload ->> 'assignedGrade')::numeric, 2) end as grade) g
+                          then pg_catalog.round((s.payload ->> 'assignedGrade')::numeric, 2) end as grade
+              offset 0) g
+        offset 0
     ) r
     left join app.training_assignments a on a.org_id = v_org and a.id = w.assignment_id
     cross join lateral (
@@ -444,6 +448,7 @@ begin
                    sync.to_timestamptz(pg_catalog.jsonb_path_query_array(s.payload,
                        '$.submissionHistory[*].stateHistory ? (@.state == "TURNED_IN").stateTimestamp') ->> -1),
                    sync.to_timestamptz(s.payload ->> 'updateTime')) end as completion
+        offset 0
     ) c
     where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
       and ((w.assignment_id is null and r.is_result)
