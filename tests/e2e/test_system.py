@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +32,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from compliance.cli import cli, make_token
-from compliance.localpg import LocalCluster, free_port
+from compliance.localpg import LocalCluster
 from compliance.run import BackgroundSystem, cluster_dir, read_env_file
 from compliance.settings import load_settings
 from tests.conftest import ApiHarness
@@ -41,11 +43,25 @@ NEEDED_COMMANDS = ("web", "worker", "fake-upstreams")
 SECRET = "e2e-" + "s" * 44
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _ports() -> dict[str, int]:
-    ports: set[int] = set()
-    while len(ports) < 4:
-        ports.add(free_port())
-    pg, web, postgrest, fakes = sorted(ports)
+    """Free ports below the kernel's ephemeral range (32768 and up), so no outgoing connection
+    can take one between now and the moment its component binds it. Each is even: the fake
+    Classroom listens on the fake Zenefits' port + 1."""
+    chosen: list[int] = []
+    while len(chosen) < 4:
+        port = 20000 + 2 * secrets.randbelow(6000)
+        if port not in chosen and _bindable(port) and _bindable(port + 1):
+            chosen.append(port)
+    pg, web, postgrest, fakes = chosen
     return {"pg": pg, "web": web, "postgrest": postgrest, "fakes": fakes}
 
 
