@@ -25,6 +25,20 @@ class SettingsError(Exception):
         super().__init__("\n".join(problems))
 
 
+def libpq_dsn(value: str | None) -> str | None:
+    """A settings validator: the value is a PostgreSQL connection string (URI or key=value)."""
+    # libpq parses it; its message may quote the value (a password), so it is not passed on.
+    if value is None:
+        return None
+    if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URI (libpq connection string)")
+    try:
+        conninfo_to_dict(value)
+    except psycopg.ProgrammingError:
+        raise ValueError("is not a valid libpq connection string") from None
+    return value
+
+
 class Settings(BaseSettings):
     """Every setting the Python side reads. Environment variable = field name, upper case."""
 
@@ -70,16 +84,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_is_postgres(cls, value: str | None) -> str | None:
-        # libpq parses it (URI or key=value form); its message may quote the value, so drop it.
-        if value is None:
-            return None
-        if "://" in value and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URI (libpq connection string)")
-        try:
-            conninfo_to_dict(value)
-        except psycopg.ProgrammingError:
-            raise ValueError("is not a valid libpq connection string") from None
-        return value
+        return libpq_dsn(value)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -14,11 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
-from compliance.settings import Settings, SettingsError
+from compliance.settings import Settings, SettingsError, libpq_dsn
 
 __all__ = [
     "REQUIRED_FOR",
@@ -150,15 +148,7 @@ class SyncSettings(Settings):
     @field_validator("sync_database_url")
     @classmethod
     def _sync_database_url_is_postgres(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if "://" in value and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URI (libpq connection string)")
-        try:
-            conninfo_to_dict(value)
-        except psycopg.ProgrammingError:
-            raise ValueError("is not a valid libpq connection string") from None
-        return value
+        return libpq_dsn(value)
 
     @field_validator("compliance_org_slug")
     @classmethod

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from compliance.settings import Settings, SettingsError
+from compliance.settings import Settings, SettingsError, libpq_dsn
 
 __all__ = ["WebSettings", "load_web_settings"]
 
@@ -116,15 +115,7 @@ class WebSettings(Settings):
     @field_validator("web_database_url")
     @classmethod
     def _web_database_url_is_postgres(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if "://" in value and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URI (libpq connection string)")
-        try:
-            conninfo_to_dict(value)
-        except psycopg.ProgrammingError:
-            raise ValueError("is not a valid libpq connection string") from None
-        return value
+        return libpq_dsn(value)
 
     @field_validator("web_allowed_origins")
     @classmethod
