@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,16 @@ class FakeUpstreams:
         self.classroom.public_key = public_key
         self.service_account = info
         self._key_dir = key_dir
+        self._own_dir: Path | None = None  # a temporary folder start() made, removed by stop()
         self.key_file: Path | None = None
 
     def start(self) -> FakeUpstreams:
         self.zenefits.start()
         self.classroom.start()
-        directory = self._key_dir or Path(tempfile.mkdtemp(prefix="fake-upstreams-"))
+        if self._key_dir is None:
+            self._own_dir = Path(tempfile.mkdtemp(prefix="fake-upstreams-"))
+        directory = self._key_dir or self._own_dir
+        assert directory is not None
         directory.mkdir(parents=True, exist_ok=True)
         self.key_file = directory / "service-account.json"
         fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -65,6 +70,9 @@ class FakeUpstreams:
     def stop(self) -> None:
         self.zenefits.stop()
         self.classroom.stop()
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = None
 
     def __enter__(self) -> FakeUpstreams:
         return self.start()
