@@ -17,9 +17,9 @@ trail), the date in the organisation's time zone.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -459,10 +459,7 @@ async def export_compliance_xlsx(
     path = os.path.join(tmpdir, "export.xlsx")
 
     def cleanup_files() -> None:
-        with contextlib.suppress(OSError):
-            for name in os.listdir(tmpdir):
-                os.unlink(os.path.join(tmpdir, name))
-            os.rmdir(tmpdir)
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
     try:
         book = _Workbook(path, "Assignments", COMPLIANCE_COLUMNS)
