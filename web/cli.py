@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 
 import click
 
@@ -18,16 +17,17 @@ def uvicorn_config(settings: object, app: object) -> object:
     import uvicorn
 
     from web.settings import WebSettings
+    from web.wsserver import RelayWebSocketProtocol
 
     assert isinstance(settings, WebSettings)
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.web_host,
         port=settings.web_port,
-        # The websockets protocol with backpressure: a send waits while the client is slow,
-        # which is what lets the relay notice and cut off a slow reader (the sans-I/O one
-        # buffers without bound).
-        ws="websockets",
+        # uvicorn's sans-I/O websockets protocol (a send waits while the client does not read,
+        # which lets the relay notice and cut off a slow reader), plus a way for the relay to
+        # write a frame built once to many connections (web/wsserver.py).
+        ws=RelayWebSocketProtocol,
         ws_max_size=settings.web_ws_max_message_bytes,
         ws_ping_interval=settings.web_ws_ping_interval_seconds,
         ws_ping_timeout=settings.web_ws_ping_timeout_seconds,
@@ -78,8 +78,5 @@ def web(host: str | None, port: int | None) -> None:
         level=settings.web_log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # uvicorn's websockets protocol uses the legacy websockets API on purpose (see above).
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"websockets\..*")
-    warnings.filterwarnings("ignore", message=r".*websockets.* implementation is deprecated")
     click.echo(f"web app on http://{settings.web_host}:{settings.web_port} (OpenAPI at /schema)")
     run_server(settings)

@@ -18,8 +18,13 @@
   The round that follows a notification records its snapshot's ``xmax``; until a round's
   ``xmin`` has passed it, the relay re-reads every ``web_relay_poll_seconds`` (even when no
   other notification comes). A safety round runs every ``web_relay_safety_poll_seconds``.
-* Each client has a bounded outbox (``web_ws_queue_events`` events). A client that falls behind
-  is not buffered without end: it gets ``resync_required`` and is closed with 1013.
+* Clients that get the same events in a round get the same :class:`Message`, whose frame is
+  built once and written straight to each connection's socket while the client reads
+  (web/wsserver.py): a round costs one write per client, not a trip through the ASGI stack.
+  What a socket cannot take at once waits in the client's bounded outbox
+  (``web_ws_queue_events`` events) and goes through ASGI, which waits for the client to read. A
+  client that falls behind is not buffered without end: it gets ``resync_required`` and is
+  closed with 1013.
 * :class:`Presence` tracks who is connected per organisation and tells the organisation's
   clients of joins and leaves — each client only about users it may read in ``app_users``.
 """
@@ -43,8 +48,9 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from web.db import AsyncPool
+from web.wsserver import FrameWriter, text_frame
 
-__all__ = ["Client", "CloseCodes", "Listener", "Presence", "Relay"]
+__all__ = ["Client", "CloseCodes", "Listener", "Message", "Presence", "Relay"]
 
 log = logging.getLogger("web.relay")
 
@@ -76,6 +82,27 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), default=str)
 
 
+class Message:
+    """One message for WebSocket clients. The relay gives the same Message to every client that
+    gets the same batch, so its frame is built once, however many clients it goes to."""
+
+    __slots__ = ("_frame", "events", "last_id", "text")
+
+    def __init__(self, text: str, events: int = 0, last_id: int | None = None) -> None:
+        self.text = text
+        #: how many events it carries (they count against the client's queue limit)
+        self.events = events
+        #: the id of its last event (the client's resume point once it is sent)
+        self.last_id = last_id
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = text_frame(self.text)
+        return self._frame
+
+
 @dataclass(eq=False)
 class Client:
     """One WebSocket connection as the relay sees it."""
@@ -85,7 +112,12 @@ class Client:
     org_id: uuid.UUID
     display_name: str
     queue_limit: int
+    #: writes frames straight to the connection (None: every message goes through ASGI)
+    writer: FrameWriter | None = None
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the user's and the organisation's ids as text (the relay's shared read names them so)
+    user_text: str = field(init=False)
+    org_text: str = field(init=False)
     connected_at: float = field(default_factory=time.time)
     #: where the next read starts (api.events_since's after_id); None: at the head (new client)
     cursor: int | None = None
@@ -98,9 +130,12 @@ class Client:
     #: the relay serves the client (after its resume message, or the resume wait)
     active: bool = False
     generation: int = 0
-    #: messages waiting for the socket: (text, number of events, last event id or None)
-    outbox: deque[tuple[str, int, int | None]] = field(default_factory=deque)
+    #: messages waiting for the socket (the client did not read fast enough to write them now)
+    outbox: deque[Message] = field(default_factory=deque)
+    #: events in the outbox
     queued: int = 0
+    #: the send loop is handing a message to the socket (later ones must wait their turn)
+    sending: bool = False
     #: the last event id handed to the socket (told in resync_required)
     cursor_sent: int | None = None
     sent_events: int = 0
@@ -109,11 +144,16 @@ class Client:
     #: why the connection must end: (close code, reason, last message to send or None)
     ending: tuple[int, str, dict[str, Any] | None] | None = None
 
-    def push(self, text: str, events: int = 1, last_id: int | None = None) -> bool:
-        """Queue a message; False (and the client is ended) when it would exceed the limit."""
+    def __post_init__(self) -> None:
+        self.user_text = str(self.user_id)
+        self.org_text = str(self.org_id)
+
+    def push(self, message: Message) -> bool:
+        """Send a message now if the socket takes it, else queue it; False (and the client is
+        ended) when the queue would exceed the limit."""
         if self.ending is not None:
             return False
-        if self.queued + events > self.queue_limit:
+        if self.queued + message.events > self.queue_limit:
             self.end(
                 CloseCodes.TRY_AGAIN,
                 "slow consumer",
@@ -128,10 +168,24 @@ class Client:
                 },
             )
             return False
-        self.outbox.append((text, events, last_id))
-        self.queued += events
+        if (
+            self.writer is not None
+            and not self.outbox
+            and not self.sending
+            and self.writer.write(message.frame)
+        ):
+            self.sent(message)
+            return True
+        self.outbox.append(message)
+        self.queued += message.events
         self.wakeup.set()
         return True
+
+    def sent(self, message: Message) -> None:
+        """The message is on its way (handed to the socket)."""
+        if message.last_id is not None:
+            self.cursor_sent = message.last_id
+            self.sent_events += message.events
 
     def end(self, code: int, reason: str, message: dict[str, Any] | None = None) -> None:
         """Ask the connection to close (first reason wins)."""
@@ -349,64 +403,95 @@ class Relay:
                 c.live = True
 
     async def _fanout(self, live: list[Client]) -> tuple[int, int]:
-        """One shared read (app.event_audience) for every live client; returns its horizon."""
+        """One shared read (app.event_audience) for every live client; returns its horizon.
+
+        Clients that get the same events get the same Message (one text, one frame): in a
+        round, all the staff of an organisation typically share one.
+        """
         conn = await self._connection(0)
-        generations = {c.key: c.generation for c in live}
-        users = sorted({c.user_id for c in live})
+        served = [(c, c.generation) for c in live]
+        members = sorted({(c.user_text, c.org_text) for c in live})
         after_tx, after_id = self.position or (0, 0)
-        # One statement, one snapshot: the users' check and the events agree.
+        # One statement, one snapshot: the users' check and the events agree. Users and
+        # audiences travel as text: the relay only compares them.
         cur = await conn.execute(
-            "select h.xmin, h.xmax, h.users, a.org_id, a.id, a.tx_id::text, a.body, a.audience"
+            "select h.xmin, h.xmax, h.gone, a.id, a.tx_id::text, a.body,"
+            "       pg_catalog.array_to_string(a.audience, ',')"
             " from (select pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text"
             "              as xmin,"
             "          pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text"
             "              as xmax,"
-            "          (select coalesce(pg_catalog.jsonb_object_agg(u.user_id, u.org_id),"
-            "                           '{}'::jsonb)"
-            "           from app.web_relay_users(%(users)s) u) as users) h"
-            " left join lateral app.event_audience(%(tx)s::text::xid8, %(id)s, %(rows)s, %(users)s)"
+            # the users no longer active in the organisation their connections belong to
+            "          (select pg_catalog.string_agg(m.user_id::text, ',')"
+            "           from rows from (pg_catalog.unnest(%(users)s::uuid[]),"
+            "                           pg_catalog.unnest(%(orgs)s::uuid[])) as m(user_id, org_id)"
+            "           left join app.web_relay_users(%(users)s::uuid[]) u"
+            "                  on u.user_id = m.user_id and u.org_id = m.org_id"
+            "           where u.user_id is null) as gone) h"
+            " left join lateral app.event_audience("
+            "         %(tx)s::text::xid8, %(id)s, %(rows)s, %(users)s::uuid[])"
             "     with ordinality as a(org_id, id, tx_id, body, audience, o) on true"
             " order by a.o",
-            {"users": users, "tx": str(after_tx), "id": after_id, "rows": self.batch_rows},
+            {
+                "users": "{" + ",".join(user for user, _org in members) + "}",
+                "orgs": "{" + ",".join(org for _user, org in members) + "}",
+                "tx": str(after_tx),
+                "id": after_id,
+                "rows": self.batch_rows,
+            },
         )
         rows = await cur.fetchall()
         self.fanout_reads += 1
-        xmin, xmax, active = rows[0][0], rows[0][1], rows[0][2]
-        by_user: dict[uuid.UUID, list[Client]] = {}
-        for c in live:
-            if c.generation != generations[c.key] or c.ending is not None or not c.live:
+        xmin, xmax, gone = rows[0][0], rows[0][1], rows[0][2]
+        gone_users = set(gone.split(",")) if gone else set()
+        by_user: dict[str, list[Client]] = {}
+        for c, generation in served:
+            if c.generation != generation or c.ending is not None or not c.live:
                 continue  # resumed (or ended) while the read ran
-            if active.get(str(c.user_id)) != str(c.org_id):
+            if c.user_text in gone_users:
                 # Deactivated, removed or moved: its own read as the user decides (4401, 410).
                 c.live = False
                 c.caught_up = False
                 c.through = None
                 continue
-            by_user.setdefault(c.user_id, []).append(c)
-        batches: dict[str, tuple[Client, list[str], int]] = {}
-        events = 0
-        for _x, _y, _u, _org, event_id, tx_id, body, audience in rows:
-            if event_id is None:
+            by_user.setdefault(c.user_text, []).append(c)
+        # (position, body, audience) of each event, in delivery order
+        events = [
+            ((int(tx_id), event_id), body, set(audience.split(",")) if audience else set())
+            for _x, _y, _g, event_id, tx_id, body, audience in rows
+            if event_id is not None
+        ]
+        if not events:
+            return int(xmin), int(xmax)
+        self.position = events[-1][0]
+        # Which events each client gets (as indexes into events), and the clients per selection.
+        selections: dict[tuple[int, ...], list[Client]] = {}
+        for user, clients in by_user.items():
+            mine = tuple(i for i, event in enumerate(events) if user in event[2])
+            if not mine:
                 continue
-            events += 1
-            pos = (int(tx_id), int(event_id))
-            for user in audience:
-                for c in by_user.get(user, ()):
-                    if c.through is not None and pos <= c.through:
-                        continue  # it had this one from its catch-up
-                    c.through = pos
-                    batch = batches.get(c.key)
-                    if batch is None:
-                        batches[c.key] = (c, [body], pos[1])
-                    else:
-                        batch[1].append(body)
-                        batches[c.key] = (c, batch[1], pos[1])
-            self.position = pos
-        for c, texts, last in batches.values():
-            message = f'{{"type":"events","last_event_id":{last},"events":[{",".join(texts)}]}}'
-            if c.push(message, len(texts), last):
-                c.cursor = last
-        if events >= self.batch_rows:
+            for c in clients:
+                chosen = mine
+                if c.through is not None and events[mine[0]][0] <= c.through:
+                    # it had the first ones from its catch-up
+                    through = c.through
+                    chosen = tuple(i for i in mine if events[i][0] > through)
+                    if not chosen:
+                        continue
+                selections.setdefault(chosen, []).append(c)
+        for chosen, clients in selections.items():
+            last_pos = events[chosen[-1]][0]
+            bodies = ",".join(events[i][1] for i in chosen)
+            message = Message(
+                f'{{"type":"events","last_event_id":{last_pos[1]},"events":[{bodies}]}}',
+                len(chosen),
+                last_pos[1],
+            )
+            for c in clients:
+                if c.push(message):
+                    c.cursor = last_pos[1]
+                    c.through = last_pos
+        if len(events) >= self.batch_rows:
             self.wake()  # more are waiting
         return int(xmin), int(xmax)
 
@@ -487,7 +572,7 @@ class Relay:
             # It starts after everything below the horizon its head was taken under.
             c.through = (result.horizon or 0, 0)
             c.caught_up = True
-            c.push(dumps({"type": "ready", "last_event_id": result.head}), 0)
+            c.push(Message(dumps({"type": "ready", "last_event_id": result.head})))
             return
         complete = len(result.events) < self.batch_rows
         if result.events:
@@ -500,7 +585,7 @@ class Relay:
                 texts.append(text)
             last, last_tx = result.events[-1]
             message = f'{{"type":"events","last_event_id":{last},"events":[{",".join(texts)}]}}'
-            if not c.push(message, len(texts), last):
+            if not c.push(Message(message, len(texts), last)):
                 return
             c.cursor = last
             c.through = max(c.through or (0, 0), (last_tx, last))
@@ -652,14 +737,17 @@ class Presence:
         users = list({change[1] for change in changes})
         visible = await self.visible(readers, users)
         for _org, user, name, event, connections in changes:
-            text = dumps(
-                {
-                    "type": "presence",
-                    "event": event,
-                    "user": {"id": str(user), "display_name": name},
-                    "connections": connections,
-                }
+            message = Message(
+                dumps(
+                    {
+                        "type": "presence",
+                        "event": event,
+                        "user": {"id": str(user), "display_name": name},
+                        "connections": connections,
+                    }
+                ),
+                1,
             )
             for c in readers:
                 if user in visible.get(c.key, ()):
-                    c.push(text, 1)
+                    c.push(message)

@@ -34,8 +34,9 @@ from web.auth import (
 )
 from web.db import acting_as
 from web.errors import WebError, envelope, from_api_error
-from web.relay import Client, CloseCodes, dumps
+from web.relay import Client, CloseCodes, Message, dumps
 from web.state import AppState
+from web.wsserver import frame_writer, text_frame
 
 __all__ = ["presence_handler", "ws_handler"]
 
@@ -165,50 +166,55 @@ def _handle_message(state: AppState, client: Client, text: str) -> None:
         data = None
     kind = data.get("type") if isinstance(data, dict) else None
     if kind == "ping":
-        client.push(dumps({"type": "pong"}), 0)
+        client.push(Message(dumps({"type": "pong"})))
     elif kind == "resume":
         last = data.get("last_event_id") if isinstance(data, dict) else None
         if not isinstance(last, int) or isinstance(last, bool) or last < 0:
             client.push(
+                Message(
+                    dumps(
+                        {
+                            "type": "error",
+                            "code": "VALIDATION_ERROR",
+                            "message": "resume needs last_event_id, a whole number >= 0",
+                        }
+                    )
+                )
+            )
+            return
+        client.resume(last)
+        client.push(Message(dumps({"type": "resumed", "last_event_id": last})))
+        state.relay.wake()
+    else:
+        client.push(
+            Message(
                 dumps(
                     {
                         "type": "error",
                         "code": "VALIDATION_ERROR",
-                        "message": "resume needs last_event_id, a whole number >= 0",
+                        "message": 'unknown message; send {"type": "resume", "last_event_id": N}'
+                        ' or {"type": "ping"}',
                     }
-                ),
-                0,
+                )
             )
-            return
-        client.resume(last)
-        client.push(dumps({"type": "resumed", "last_event_id": last}), 0)
-        state.relay.wake()
-    else:
-        client.push(
-            dumps(
-                {
-                    "type": "error",
-                    "code": "VALIDATION_ERROR",
-                    "message": 'unknown message; send {"type": "resume", "last_event_id": N}'
-                    ' or {"type": "ping"}',
-                }
-            ),
-            0,
         )
 
 
 async def _send_loop(state: AppState, socket: WebSocket[Any, Any, Any], client: Client) -> None:
+    """Sends what the client could not take at once (Client.push writes directly while the
+    socket takes it), through ASGI, which waits while the client does not read."""
     timeout = state.settings.web_ws_send_timeout_seconds
     while client.ending is None:
         await client.wakeup.wait()
         client.wakeup.clear()
         while client.outbox and client.ending is None:
-            text, events, last_id = client.outbox.popleft()
-            client.queued -= events
+            message = client.outbox.popleft()
+            client.queued -= message.events
+            client.sending = True
             try:
-                # asyncio.timeout, not wait_for: no task per message (200 clients x many rounds)
+                # asyncio.timeout, not wait_for: no task per message
                 async with asyncio.timeout(timeout):
-                    await socket.send_text(text)
+                    await socket.send_text(message.text)
             except TimeoutError:
                 client.end(
                     CloseCodes.TRY_AGAIN,
@@ -221,9 +227,9 @@ async def _send_loop(state: AppState, socket: WebSocket[Any, Any, Any], client: 
                     },
                 )
                 return
-            if last_id is not None:
-                client.cursor_sent = last_id
-                client.sent_events += events
+            finally:
+                client.sending = False
+            client.sent(message)
 
 
 async def _finish(socket: WebSocket[Any, Any, Any], client: Client) -> None:
@@ -231,6 +237,12 @@ async def _finish(socket: WebSocket[Any, Any, Any], client: Client) -> None:
     if client.ending is None or client.ending[0] < 0:
         return
     code, reason, message = client.ending
+    writer = client.writer
+    if writer is not None and not writer.writable:
+        # The client does not read (a slow consumer): the last word and the close frame go
+        # behind what it has not read yet, and the connection closes once they are written.
+        writer.close(text_frame(dumps(message)) if message is not None else None, code, reason)
+        return
     with contextlib.suppress(Exception):
         async with asyncio.timeout(2.0):
             if message is not None:
@@ -256,20 +268,22 @@ async def ws_handler(socket: WebSocket[Any, Any, Any]) -> None:
         await _refuse(socket, error)
         return
     await socket.accept(subprotocols=BEARER_SUBPROTOCOL if via_subprotocol else None)
+    client.writer = frame_writer(socket.scope)
     relay, presence = state.relay, state.presence
     relay.add(client)
     log.info("websocket %s opened by user %s", client.key, client.user_id)
     client.push(
-        dumps(
-            {
-                "type": "welcome",
-                "connection_id": client.key,
-                "user": {"id": str(client.user_id), "display_name": client.display_name},
-                "organization_id": str(client.org_id),
-                "resume_wait_seconds": state.settings.web_ws_resume_wait_seconds,
-            }
-        ),
-        0,
+        Message(
+            dumps(
+                {
+                    "type": "welcome",
+                    "connection_id": client.key,
+                    "user": {"id": str(client.user_id), "display_name": client.display_name},
+                    "organization_id": str(client.org_id),
+                    "resume_wait_seconds": state.settings.web_ws_resume_wait_seconds,
+                }
+            )
+        )
     )
     tasks = [
         asyncio.create_task(_receive_loop(state, socket, client)),

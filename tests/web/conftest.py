@@ -13,7 +13,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -88,9 +87,7 @@ def start_server(web_dsn: str, **overrides: Any) -> WebServer:
     }
     values.update(overrides)
     settings = load_web_settings(**values)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        config = uvicorn_config(settings, create_app(settings))
+    config = uvicorn_config(settings, create_app(settings))
     assert isinstance(config, uvicorn.Config)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)

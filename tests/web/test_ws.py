@@ -293,6 +293,71 @@ def test_a_slow_client_is_cut_off_while_the_others_keep_their_pace(
     assert len(slow.events) < total
 
 
+def test_a_client_that_reads_late_gets_everything_in_order(
+    start_web: Any, world: World, su: Any
+) -> None:
+    """While a client does not read, what its socket cannot take waits in its queue (below the
+    limit); when it reads again, later messages go out behind what waits: it gets every event
+    once, in order, and the connection stays open."""
+    server: WebServer = start_web(
+        web_ws_queue_events=100_000, web_relay_batch_rows=20, web_ws_send_timeout_seconds=60
+    )
+    org = world.a
+    blob = uuid.uuid4().hex * 110  # ~3.5 kB per event: ~5 MB in all, more than socket buffers hold
+
+    async def scenario() -> tuple[Stream, list[int], int]:
+        late = await stream_for(server, org.users["viewer"], rcvbuf=4096, max_queue=1)
+        client = next(
+            c for c in server.state.relay.clients.values() if c.user_id == org.users["viewer"]
+        )
+        ids: list[int] = []
+        most_queued = 0
+        for _ in range(15):
+            with su.transaction():
+                ids.extend(emit(su, org.id, payload={"blob": blob}) for _ in range(100))
+            deadline = time.monotonic() + 2
+            while client.cursor != ids[-1] and time.monotonic() < deadline:
+                most_queued = max(most_queued, client.queued)
+                await asyncio.sleep(0.01)
+            most_queued = max(most_queued, client.queued)
+        # it reads again while more events come: they go out behind what waits
+        for n in range(100):
+            ids.append(emit(su, org.id, payload={"n": n}))
+            await late.next(timeout=0.05)
+        assert await late.until_event(ids[-1], timeout=30)
+        assert client.ending is None
+        await late.close()
+        return late, ids, most_queued
+
+    late, ids, most_queued = asyncio.run(scenario())
+    assert most_queued > 0, "the socket took everything at once: the test proves nothing"
+    got = [e["id"] for e in late.events]
+    assert got[got.index(ids[0]) :] == ids
+    assert not [m for m in late.messages if m["type"] == "resync_required"]
+
+
+def test_live_clients_get_frames_written_straight_to_their_socket(
+    web_server: WebServer, world: World, su: Any
+) -> None:
+    """The server offers the relay its frame writer (web/wsserver.py), so a batch is framed once
+    for all the clients that get it; the clients read ordinary WebSocket messages."""
+    org = world.a
+
+    async def scenario() -> list[Stream]:
+        streams = [await stream_for(web_server, org.users[role]) for role in ("hr_admin", "viewer")]
+        clients = [c for c in web_server.state.relay.clients.values() if c.org_id == org.id]
+        assert clients
+        assert all(c.writer is not None for c in clients)
+        event = emit(su, org.id, payload={"n": "shared"})
+        for stream in streams:
+            assert await stream.until_event(event)
+            await stream.close()
+        return streams
+
+    first, second = asyncio.run(scenario())
+    assert first.messages[-1] == second.messages[-1]
+
+
 def expect_refused(server: WebServer, status: int, **kwargs: Any) -> dict[str, Any]:
     async def attempt() -> InvalidStatus:
         try:
