@@ -10,11 +10,45 @@ Targets: >= 20,000 submissions/s end to end, >= 50,000 rows/s for the merge.
 from __future__ import annotations
 
 import sys
+import time
 
+import psycopg
 from sync_common import conditions, database, fake_upstreams, make_org, rows_written, run, settings
 
 TARGET_END_TO_END = 20_000
 TARGET_MERGE = 50_000
+
+
+def write_floor(dsn: str, slug: str) -> tuple[int, float, float]:
+    """What only writing the merge's rows costs: the organisation's assignments and their audit
+    rows copied by plain INSERT ... SELECT into tables like theirs (same columns, defaults and
+    indexes; no trigger, no check, no merge logic), rolled back. (rows, seconds, seconds)."""
+    with psycopg.connect(dsn) as conn:
+        org = conn.execute("select id from app.organizations where slug = %s", [slug]).fetchone()
+        assert org is not None
+        conn.execute(
+            "create table public.floor_assignments (like app.training_assignments including all)"
+        )
+        conn.execute("create table public.floor_audit (like audit.log including all)")
+        started = time.perf_counter()
+        rows = conn.execute(
+            "insert into public.floor_assignments select * from app.training_assignments"
+            " where org_id = %s",
+            [org[0]],
+        ).rowcount
+        assignments = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute(
+            "insert into public.floor_audit (org_id, actor_user_id, actor_role, db_role,"
+            " event_type, table_name, op, entity_id, employee_id, new_values)"
+            " select org_id, actor_user_id, actor_role, db_role, event_type, table_name, op,"
+            " entity_id, employee_id, new_values from audit.log"
+            " where org_id = %s and table_name = 'training_assignments' and op = 'INSERT'",
+            [org[0]],
+        )
+        audit = time.perf_counter() - started
+        conn.rollback()
+    return rows, assignments, audit
 
 
 def main() -> None:
@@ -36,6 +70,7 @@ def main() -> None:
         bare_conf = settings(dsn, env, bare_slug)
         run(bare_conf, "zenefits")
         bare, _, bare_merges = run(bare_conf, "classroom", bare_merge_dsn=dsn)
+        floor_rows, floor_assignments, floor_audit = write_floor(dsn, slug)
 
     subs = first.merge["classroom_submissions"]
     submissions = int(subs["processed"])
@@ -48,7 +83,8 @@ def main() -> None:
         f"  conditions: {works} course works x {students:,} students = {submissions:,} submissions"
         f" ({subs['results']:,} graded results -> {subs['assignments_created']:,} assignments"
         f" created, {subs['students_linked']:,} students linked by e-mail), {first.pages} pages"
-        f" (pageSize 1000), one worker, " + conditions()
+        f" (pageSize 1000), one worker, submissions merged in {conf.compliance_sync_merge_parts}"
+        " concurrent parts (COMPLIANCE_SYNC_MERGE_PARTS), " + conditions()
     )
     print(
         f"  first sync:  {seconds:.2f} s end to end = {submissions / seconds:,.0f} submissions/s "
@@ -70,6 +106,13 @@ def main() -> None:
         f"session_replication_role=replica): {bare_merge:.2f} s = {submissions / bare_merge:,.0f} "
         f"submissions/s, {bare_rows:,} rows written = {bare_rows / bare_merge:,.0f} rows/s; "
         f"the triggers' share of the merge: {merge - bare_merge:.2f} s"
+    )
+    print(
+        f"  floor: writing only the {floor_rows:,} assignment rows (plain INSERT ... SELECT into a"
+        f" table like app.training_assignments, its 5 indexes) {floor_assignments:.2f} s and"
+        f" their audit rows (a table like audit.log, its 6 indexes) {floor_audit:.2f} s, one"
+        f" connection: {floor_assignments + floor_audit:.2f} s ="
+        f" {submissions / (floor_assignments + floor_audit):,.0f} submissions/s"
     )
     written = again.created + again.updated
     print(

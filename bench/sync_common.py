@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,15 @@ from compliance.migrate import migrate  # noqa: E402
 from sync.runner import RunSummary, SyncRunner  # noqa: E402
 from sync.settings import SyncSettings, load_sync_settings  # noqa: E402
 
+#: The throwaway server is sized like docker-compose.yml's (a server for the job, not the
+#: 128 MB default): a merge's working set fits in shared buffers, and its WAL causes no checkpoint.
+SERVER_SETTINGS = {
+    "shared_buffers": "1GB",
+    "max_wal_size": "8GB",
+    "wal_buffers": "64MB",
+    "checkpoint_timeout": "15min",
+}
+
 
 @contextmanager
 def database() -> Iterator[str]:
@@ -40,7 +50,7 @@ def database() -> Iterator[str]:
         return
     tmp = Path(tempfile.mkdtemp(prefix="sync-bench-pg-"))
     os.chmod(tmp, 0o755)  # noqa: S103 - the postgres user must enter it when run as root
-    cluster = LocalCluster(tmp)
+    cluster = LocalCluster(tmp, settings=SERVER_SETTINGS)
     try:
         cluster.start()
         dsn = cluster.create_database("sync_bench")
@@ -96,32 +106,40 @@ def settings(dsn: str, env: dict[str, str], slug: str) -> SyncSettings:
 
 
 class TimedRunner(SyncRunner):
-    """A SyncRunner that records how long each SQL merge took."""
+    """A SyncRunner that records how long each SQL merge took (all its parts together)."""
 
     merges: dict[str, float]
 
-    def _merge(self, run_id: str, part: str, function: str) -> None:
+    def _merge(self, run_id: str, part: str, function: str, parts: int = 1) -> None:
         started = time.perf_counter()
-        super()._merge(run_id, part, function)
+        super()._merge(run_id, part, function, parts)
         self.merges = getattr(self, "merges", {})
         self.merges[function] = self.merges.get(function, 0.0) + time.perf_counter() - started
 
 
 class BareMergeRunner(TimedRunner):
-    """Runs the Classroom submissions merge over a superuser connection with
-    session_replication_role = replica: no trigger fires (neither the engine's rules, nor the
-    audit trail, nor foreign-key checks). What is left is the merge's own SQL."""
+    """Runs the Classroom submissions merge (in as many parts as the real one) over superuser
+    connections with session_replication_role = replica: no trigger fires (neither the engine's
+    rules, nor the audit trail, nor foreign-key checks). What is left is the merge's own SQL."""
 
     superuser_dsn: str
 
-    def _merge(self, run_id: str, part: str, function: str) -> None:
+    def _merge(self, run_id: str, part: str, function: str, parts: int = 1) -> None:
         if function != "sync.apply_classroom_submissions":
-            super()._merge(run_id, part, function)
+            super()._merge(run_id, part, function, parts)
             return
+
+        def call(index: int) -> None:
+            with psycopg.connect(self.superuser_dsn, autocommit=True) as conn:
+                conn.execute("set session_replication_role = replica")
+                conn.execute(f"select {function}(%s, %s, %s)", [run_id, index, parts])
+
         started = time.perf_counter()
-        with psycopg.connect(self.superuser_dsn, autocommit=True) as conn:
-            conn.execute("set session_replication_role = replica")
-            conn.execute(f"select {function}(%s)", [run_id])
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(parts)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         self.merges = getattr(self, "merges", {})
         self.merges[function] = time.perf_counter() - started
 
@@ -182,7 +200,8 @@ def conditions() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"machine: {os.cpu_count()} cores ({platform.machine()}), load average {load} "
-        f"(shared with other work); PostgreSQL throwaway cluster (fsync off) unless "
-        f"BENCH_DATABASE_URL; fakes on 127.0.0.1 in a separate process, 0 ms latency; "
-        f"worker connected as sync_worker"
+        f"(shared with other work); PostgreSQL throwaway cluster (fsync off; "
+        + ", ".join(f"{k} {v}" for k, v in SERVER_SETTINGS.items())
+        + ") unless BENCH_DATABASE_URL; fakes on 127.0.0.1 in a separate process, 0 ms latency; "
+        "worker connected as sync_worker"
     )

@@ -88,8 +88,12 @@ class LocalCluster:
         *,
         bindir: Path | None = None,
         superuser: str = "postgres",
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """``settings``: server settings given at start (``-c name=value``), e.g. a benchmark's
+        shared_buffers."""
         self.datadir = Path(datadir).resolve()
+        self.settings = dict(settings or {})
         self.port = port if port is not None else free_port()
         self.bindir = bindir or find_bindir()
         self.superuser = superuser
@@ -238,7 +242,8 @@ class LocalCluster:
             "start",
             "--pgdata", str(self.pgdata),
             "--log", str(self.logfile),
-            "--options", f"-p {self.port} -k {self.socket_dir}",
+            "--options", " ".join([f"-p {self.port} -k {self.socket_dir}",
+                                   *(f"-c {k}={v}" for k, v in self.settings.items())]),
             "--wait",
             "--timeout", str(int(timeout)),
             what=f"starting PostgreSQL on port {self.port}",

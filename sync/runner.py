@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 What = Literal["zenefits", "classroom", "all"]
+#: From this many staged submissions on, the Classroom submissions merge runs in
+#: COMPLIANCE_SYNC_MERGE_PARTS parts at once (below it one call is quicker than the set-up).
+MERGE_PARTS_FROM = 20_000
 #: What -> (run type, parts, default source).
 _PLAN: dict[str, tuple[str, tuple[str, ...], str]] = {
     "zenefits": ("employees", ("zenefits",), "zenefits"),
@@ -386,8 +390,12 @@ class SyncRunner:
         self._record_fetch(run_id, "classroom", error is None, details, error)
         if stager.pages.get("classroom_coursework", 0) > 0:
             self._merge(run_id, "classroom", "sync.apply_classroom_coursework")
+        submissions = stager.records.get("classroom_submission", 0)
         if stager.pages.get("classroom_submission", 0) > 0:
-            self._merge(run_id, "classroom", "sync.apply_classroom_submissions")
+            parts = 1
+            if submissions >= MERGE_PARTS_FROM:
+                parts = self.settings.compliance_sync_merge_parts
+            self._merge(run_id, "classroom", "sync.apply_classroom_submissions", parts)
 
     # -- database calls ---------------------------------------------------------------------
 
@@ -413,23 +421,50 @@ class SyncRunner:
             error,
         )
 
-    def _merge(self, run_id: str, part: str, function: str) -> None:
+    def _merge(self, run_id: str, part: str, function: str, parts: int = 1) -> None:
+        """Call a merge function; ``parts`` > 1: that many parts at once, each over a connection
+        of its own (in its own transaction). A part that fails is recorded as an error of the
+        run; what the other parts merged stays."""
         self.progress.phase(f"{part}: merging")
         started = time.monotonic()
+        if parts == 1 or self.settings.worker_dsn is None:
+            outcomes = [self._call_merge(self.conn, function, run_id)]
+        else:
+            dsn = self.settings.worker_dsn
+
+            def call_part(index: int) -> tuple[str, Any]:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    return self._call_merge(conn, function, run_id, index, parts)
+
+            with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="merge") as pool:
+                outcomes = list(pool.map(call_part, range(parts)))
+        for label, outcome in outcomes:
+            if isinstance(outcome, psycopg.Error):
+                message = outcome.diag.message_primary or str(outcome)
+                log.error("run %s: %s failed: %s %s", run_id, label, outcome.sqlstate, message)
+                self._scalar(
+                    "select sync.record_error(%s, %s, %s, %s)",
+                    run_id,
+                    part,
+                    "merge",
+                    f"{label} failed ({outcome.sqlstate}): {message}",
+                )
+            else:
+                log.info("run %s: %s: %s", run_id, label, outcome)
+        log.info("run %s: %s in %.2f s", run_id, function, time.monotonic() - started)
+
+    @staticmethod
+    def _call_merge(
+        conn: psycopg.Connection[Any], function: str, run_id: str, *part: int
+    ) -> tuple[str, Any]:
+        """(what was called, its counts or the psycopg.Error it raised)."""
+        label = f"{function} part {part[0] + 1} of {part[1]}" if part else function
+        args = ", ".join(["%s"] * (1 + len(part)))
         try:
-            counts = self._scalar(f"select {function}(%s)", run_id)
+            row = conn.execute(f"select {function}({args})", (run_id, *part)).fetchone()
         except psycopg.Error as exc:
-            message = exc.diag.message_primary or str(exc)
-            log.error("run %s: %s failed: %s %s", run_id, function, exc.sqlstate, message)
-            self._scalar(
-                "select sync.record_error(%s, %s, %s, %s)",
-                run_id,
-                part,
-                "merge",
-                f"{function} failed ({exc.sqlstate}): {message}",
-            )
-            return
-        log.info("run %s: %s in %.2f s: %s", run_id, function, time.monotonic() - started, counts)
+            return label, exc
+        return label, row[0] if row else None
 
 
 _DONE = object()

@@ -123,6 +123,13 @@ class SyncSettings(Settings):
     compliance_sync_run_retry_seconds: float = Field(
         default=60.0, ge=0, le=86400, description="delay before the worker retries a failed run"
     )
+    compliance_sync_merge_parts: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="parts of a large Classroom submissions merge run at once, a database "
+        "connection each (about the database server's free cores)",
+    )
     compliance_sync_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="read timeout of one upstream call, in seconds"
     )

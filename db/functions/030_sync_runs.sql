@@ -136,15 +136,23 @@ begin
 end
 $$;
 
--- The open run with this id, locked for update, or a clear refusal.
-create or replace function sync.open_run_for_update(p_run_id uuid) returns app.sync_runs
+-- The open run with this id, locked for update, or a clear refusal. p_shared: locked only
+-- against deletion (FOR KEY SHARE), for merge parts running at the same time, each of which
+-- updates the row at its end.
+drop function if exists sync.open_run_for_update(uuid);
+create or replace function sync.open_run_for_update(p_run_id uuid, p_shared boolean default false)
+returns app.sync_runs
 language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
     v_run app.sync_runs;
 begin
-    select * into v_run from app.sync_runs r where r.id = p_run_id for update;
+    if p_shared then
+        select * into v_run from app.sync_runs r where r.id = p_run_id for key share;
+    else
+        select * into v_run from app.sync_runs r where r.id = p_run_id for update;
+    end if;
     if not found then
         raise exception 'no sync run %', p_run_id
             using errcode = '22023', detail = pg_catalog.format('No row of app.sync_runs has id %s.', p_run_id),
@@ -382,7 +390,8 @@ comment on function sync.record_error(uuid, text, text, text) is
     'Appends an error (part, stage, message) to an open sync run.';
 grant execute on function sync.record_error(uuid, text, text, text) to sync_worker;
 
--- Add one merge step's figures to the run (called by the sync.apply_* functions).
+-- Add one merge step's figures to the run (called by the sync.apply_* functions). A step merged
+-- in parts adds up: the numbers of details.merge.<step> are summed, other values replaced.
 create or replace function sync.record_merge(p_run app.sync_runs, p_step text, p_counts jsonb)
 returns void
 language plpgsql volatile security definer
@@ -398,7 +407,14 @@ begin
         details = pg_catalog.jsonb_set(
             case when r.details ? 'merge' then r.details
                  else r.details || '{"merge": {}}'::jsonb end,
-            array['merge', p_step], p_counts)
+            array['merge', p_step], coalesce((
+                select pg_catalog.jsonb_object_agg(n.key,
+                           case when pg_catalog.jsonb_typeof(n.value) = 'number'
+                                     and pg_catalog.jsonb_typeof(r.details #> array['merge', p_step, n.key]) = 'number'
+                                then pg_catalog.to_jsonb((n.value #>> '{}')::numeric
+                                                         + (r.details #>> array['merge', p_step, n.key])::numeric)
+                                else n.value end)
+                from pg_catalog.jsonb_each(p_counts) n), '{}'))
     where r.org_id = p_run.org_id and r.id = p_run.id;
 end
 $$;

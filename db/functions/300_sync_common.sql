@@ -32,10 +32,23 @@ create or replace function sync.to_timestamptz(p_text text) returns timestamptz
 language plpgsql stable parallel safe
 set search_path = ''
 as $$
+declare
+    v_month integer;
+    v_day integer;
+    v_year integer;
 begin
+    -- (sync.to_date's calendar check, repeated rather than called: this runs once a submission)
     if p_text is null
-       or p_text !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$'
-       or sync.to_date(p_text) is null then
+       or p_text !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$' then
+        return null;
+    end if;
+    v_year := pg_catalog.substr(p_text, 1, 4)::integer;
+    v_month := pg_catalog.substr(p_text, 6, 2)::integer;
+    v_day := pg_catalog.substr(p_text, 9, 2)::integer;
+    if v_year < 1 or v_day > (case when v_month in (4, 6, 9, 11) then 30
+                                   when v_month <> 2 then 31
+                                   when v_year % 4 = 0 and (v_year % 100 <> 0 or v_year % 400 = 0) then 29
+                                   else 28 end) then
         return null;
     end if;
     return p_text::timestamptz;

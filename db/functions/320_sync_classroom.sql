@@ -18,6 +18,11 @@
 -- engine's triggers decide what that means (completed, a failed attempt, late, refused...). Results
 -- never go to exempted assignments. A row is written only when the submission changed (its id,
 -- raw JSON or grade), so the same data twice writes nothing.
+--
+-- A large merge can run in parts (p_parts, one call per part p_part = 0 .. p_parts - 1, each in
+-- its own transaction, at the same time): a part takes the submissions of the students whose
+-- Classroom user id hashes to it, so parts share no student, no employee and no assignment, and
+-- each adds its figures to the run. Together they write what one call writes.
 
 create or replace function sync.apply_classroom_coursework(p_run_id uuid) returns jsonb
 language plpgsql volatile security definer
@@ -228,13 +233,19 @@ comment on function sync.apply_classroom_coursework(uuid) is
 grant execute on function sync.apply_classroom_coursework(uuid) to sync_worker;
 
 
-create or replace function sync.apply_classroom_submissions(p_run_id uuid) returns jsonb
+-- (Before parts: one argument. Re-applied on every migrate, so the old signature goes first.)
+drop function if exists sync.apply_classroom_submissions(uuid);
+create or replace function sync.apply_classroom_submissions(
+    p_run_id uuid, p_part integer default 0, p_parts integer default 1
+) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 set work_mem = '128MB'
 as $$
 declare
-    v_run app.sync_runs := sync.open_run_for_update(p_run_id);
+    -- Parts run concurrently in their own transactions: none may hold the run row for its whole
+    -- merge (each adds its figures to it at its end, sync.record_merge).
+    v_run app.sync_runs := sync.open_run_for_update(p_run_id, p_parts > 1);
     v_org uuid := v_run.org_id;
     v_now timestamptz := pg_catalog.now();
     v_processed integer;
@@ -245,7 +256,6 @@ declare
     v_rows integer;
     v_inserted integer;
     v_has_updates boolean;
-    v_nestloop text;
     v_has_inserts boolean;
     v_chunk integer;
     v_chunks integer;
@@ -259,18 +269,43 @@ begin
             using errcode = '22023', detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
                   hint = 'Merge Classroom submissions in a completions or full run.';
     end if;
+    if p_parts is null or p_parts < 1 or p_parts > 64 or p_part is null or p_part < 0 or p_part >= p_parts then
+        raise exception 'part % of % is not a part of a Classroom submissions merge', p_part, p_parts
+            using errcode = '22023',
+                  detail = pg_catalog.format('Asked for part %s of %s.', p_part, p_parts),
+                  hint = 'Parts are numbered 0 to parts - 1, with 1 to 64 parts.';
+    end if;
 
-    analyze sync.staged_records;
-    -- The submissions (the last staged copy of each), without their bodies.
+    -- (Parts leave it to the course work merge that ran before them: two concurrent ANALYZEs of
+    -- one table would queue the second part behind the first one's whole transaction.)
+    if p_parts = 1 then
+        analyze sync.staged_records;
+    end if;
+    -- The submissions (the last staged copy of each): what the merge reads of each body, read in
+    -- this one pass, and where the body is (its row's ctid: the staged rows do not move while the
+    -- run is open, and fetching one by ctid costs no index probe). The grade is computed once a
+    -- row (OFFSET 0 keeps the planner from copying its expression into each place that uses it).
     if pg_catalog.to_regclass('pg_temp.sync_c_subs') is not null then drop table pg_temp.sync_c_subs; end if;
     create temp table sync_c_subs on commit drop as
     select distinct on (x.sub_id) x.*
     from (
         select s.payload ->> 'id' as sub_id, s.payload ->> 'courseId' as course_id,
                s.payload ->> 'courseWorkId' as cw_id, s.payload ->> 'userId' as user_id,
-               s.payload ->> 'state' as state, s.page, s.item
+               s.payload ->> 'state' as state, s.page, s.item, s.ctid as staged, g.grade,
+               case when g.grade is not null and s.payload ->> 'state' in ('TURNED_IN', 'RETURNED')
+                    then coalesce(
+                        sync.to_timestamptz(pg_catalog.jsonb_path_query_array(s.payload,
+                            '$.submissionHistory[*].stateHistory ? (@.state == "TURNED_IN").stateTimestamp') ->> -1),
+                        sync.to_timestamptz(s.payload ->> 'updateTime')) end as completion
         from sync.staged_records s
+        cross join lateral (
+            select case when pg_catalog.jsonb_typeof(s.payload -> 'assignedGrade') = 'number'
+                             and pg_catalog.abs((s.payload ->> 'assignedGrade')::numeric) < 100000
+                        then pg_catalog.round((s.payload ->> 'assignedGrade')::numeric, 2) end as grade
+            offset 0
+        ) g
         where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
+          and (p_parts = 1 or (pg_catalog.hashtext(s.payload ->> 'userId') & 2147483647) % p_parts = p_part)
     ) x
     where x.sub_id is not null
     order by x.sub_id, x.page desc, x.item desc;
@@ -373,20 +408,39 @@ begin
     left join app.training_modules m
       on m.org_id = v_org and m.classroom_course_id = k.course_id and m.classroom_coursework_id = k.cw_id;
     analyze sync_c_modules;
+    -- Course work that is no module: one warning each, with all its submissions. A part sees only
+    -- its students' submissions, so of several parts the first reports them all, counted over
+    -- every staged submission, and the others none.
+    if pg_catalog.to_regclass('pg_temp.sync_c_unknown') is not null then drop table pg_temp.sync_c_unknown; end if;
+    create temp table sync_c_unknown on commit drop as
+    select k.course_id, k.cw_id, k.submissions
+    from sync_c_modules k where k.module_id is null and p_parts = 1
+    union all
+    select u.course_id, u.cw_id, pg_catalog.count(distinct u.sub_id)::integer
+    from (select s.payload ->> 'courseId' as course_id, s.payload ->> 'courseWorkId' as cw_id,
+                 s.payload ->> 'id' as sub_id
+          from sync.staged_records s
+          where p_parts > 1 and p_part = 0
+            and s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission') u
+    where u.sub_id is not null
+      and not exists (select from app.training_modules m
+                      where m.org_id = v_org and m.classroom_course_id = u.course_id
+                        and m.classroom_coursework_id = u.cw_id)
+    group by u.course_id, u.cw_id;
     v_warnings := v_warnings || coalesce((
         select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',
                    'record', 'courseWork ' || coalesce(k.course_id, '?') || '/' || coalesce(k.cw_id, '?'),
                    'message', pg_catalog.format('course work %s of course %s is not a training module: %s submission(s) not recorded',
                                                 coalesce(k.cw_id, '?'), coalesce(k.course_id, '?'), k.submissions))
                order by k.course_id, k.cw_id)
-        from sync_c_modules k where k.module_id is null), '[]');
+        from sync_c_unknown k), '[]');
 
     -- What each matched submission maps to (its assignment: the one holding its id).
     if pg_catalog.to_regclass('pg_temp.sync_c_work') is not null then drop table pg_temp.sync_c_work; end if;
     create temp table sync_c_work on commit drop as
-    select s.sub_id, s.state, s.page, s.item, s.user_id, st.employee_id, k.module_id,
-           k.due_date as module_due_date, k.classroom_max_points as max_points,
-           a.id as assignment_id
+    select s.sub_id, s.state, s.page, s.item, s.staged, s.grade, s.completion, s.user_id,
+           st.employee_id, k.module_id, k.due_date as module_due_date,
+           k.classroom_max_points as max_points, a.id as assignment_id
     from sync_c_subs s
     join sync_c_students st on st.user_id = s.user_id and st.employee_id is not null
     join sync_c_modules k on k.course_id = s.course_id and k.cw_id = s.cw_id and k.module_id is not null
@@ -405,57 +459,37 @@ begin
     ) x
     where w.assignment_id is null and w.employee_id = x.employee_id and w.module_id = x.module_id;
 
-    -- Only what changed: a new result, or a submission whose id, body or grade differ. Computed in
-    -- one pass over the staged bodies (looked up by key; the temp tables stay narrow); a row that
-    -- changed nothing costs no more than the comparison.
+    -- Only what changed: a new result, or a submission whose id, grade or body differ (the body,
+    -- fetched by ctid, is compared only when the rest is the same).
     if pg_catalog.to_regclass('pg_temp.sync_c_write') is not null then drop table pg_temp.sync_c_write; end if;
-    -- One pass over the staged bodies, hashed against the narrow work table (not 240,000
-    -- index probes); the planner's estimates of the just-filled staging table are too rough to
-    -- be left the choice. The grade and the completion time are computed once a row (OFFSET 0
-    -- keeps the planner from copying their expressions, JSON path and timestamp parsing, into
-    -- each place that uses them: four times for the completion time).
-    v_nestloop := pg_catalog.current_setting('enable_nestloop');
-    perform pg_catalog.set_config('enable_nestloop', 'off', true);
     create temp table sync_c_write on commit drop as
-    select w.sub_id, w.page, w.item, w.user_id, w.employee_id, w.module_id, w.assignment_id,
-           r.grade, r.is_result, a.status as current_status, c.score, c.completion,
+    select w.sub_id, w.page, w.item, w.staged, w.user_id, w.employee_id, w.module_id, w.assignment_id,
+           w.grade, r.is_result, a.status as current_status, c.score, w.completion,
            case
                when not r.is_result then null
-               when c.score is null then pg_catalog.format('has grade %s but its course work has no maxPoints', r.grade)
-               when c.completion is null then 'has no turn-in time'
-               when w.assignment_id is null and coalesce(w.module_due_date, c.completion::date) is null
+               when c.score is null then pg_catalog.format('has grade %s but its course work has no maxPoints', w.grade)
+               when w.completion is null then 'has no turn-in time'
+               when w.assignment_id is null and coalesce(w.module_due_date, w.completion::date) is null
                    then 'has no due date'
            end as problem,
-           coalesce(w.module_due_date, c.completion::date) as due_date,
+           coalesce(w.module_due_date, w.completion::date) as due_date,
            null::integer as chunk
-    from sync.staged_records s
-    join sync_c_work w on w.page = s.page and w.item = s.item
+    from sync_c_work w
     cross join lateral (
-        select g.grade, w.state in ('TURNED_IN', 'RETURNED') and g.grade is not null as is_result
-        from (select case when pg_catalog.jsonb_typeof(s.payload -> 'assignedGrade') = 'number'
-                               and pg_catalog.abs((s.payload ->> 'assignedGrade')::numeric) < 100000
-                          then pg_catalog.round((s.payload ->> 'assignedGrade')::numeric, 2) end as grade
-              offset 0) g
-        offset 0
+        select w.state in ('TURNED_IN', 'RETURNED') and w.grade is not null as is_result
     ) r
-    left join app.training_assignments a on a.org_id = v_org and a.id = w.assignment_id
     cross join lateral (
         select case when not r.is_result then null
                     when w.max_points > 0
-                        then pg_catalog.round(greatest(0, least(100, r.grade / w.max_points * 100)), 2)
-                    when r.grade between 0 and 100 then r.grade end::numeric(5, 2) as score,
-               case when r.is_result then coalesce(
-                   sync.to_timestamptz(pg_catalog.jsonb_path_query_array(s.payload,
-                       '$.submissionHistory[*].stateHistory ? (@.state == "TURNED_IN").stateTimestamp') ->> -1),
-                   sync.to_timestamptz(s.payload ->> 'updateTime')) end as completion
-        offset 0
+                        then pg_catalog.round(greatest(0, least(100, w.grade / w.max_points * 100)), 2)
+                    when w.grade between 0 and 100 then w.grade end::numeric(5, 2) as score
     ) c
-    where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
-      and ((w.assignment_id is null and r.is_result)
+    left join app.training_assignments a on a.org_id = v_org and a.id = w.assignment_id
+    where (w.assignment_id is null and r.is_result)
        or (w.assignment_id is not null
-           and (a.classroom_submission_id, a.classroom_submission, a.classroom_grade)
-               is distinct from (w.sub_id, s.payload, r.grade)));
-    perform pg_catalog.set_config('enable_nestloop', v_nestloop, true);
+           and ((a.classroom_submission_id, a.classroom_grade) is distinct from (w.sub_id, w.grade)
+                or a.classroom_submission is distinct from (select s.payload from sync.staged_records s
+                                                            where s.ctid = w.staged)));
     analyze sync_c_write;
 
     -- Write: all at once; when that fails, chunk by chunk, and row by row in a failing chunk
@@ -477,9 +511,7 @@ begin
                                            else a.completion_date end,
                     last_synced_at = v_now, sync_status = 'synced', sync_errors = null
                 from sync_c_write w
-                join sync.staged_records s
-                  on s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
-                 and s.page = w.page and s.item = w.item
+                join sync.staged_records s on s.ctid = w.staged
                 where w.assignment_id is not null and w.problem is null and (v_chunk < 0 or w.chunk = v_chunk)
                   and a.org_id = v_org and a.id = w.assignment_id;
                 get diagnostics v_rows = row_count;
@@ -491,9 +523,7 @@ begin
                 select v_org, w.employee_id, w.module_id, w.due_date, w.score, w.completion, w.sub_id,
                        s.payload, w.grade, v_now, 'synced'
                 from sync_c_write w
-                join sync.staged_records s
-                  on s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
-                 and s.page = w.page and s.item = w.item
+                join sync.staged_records s on s.ctid = w.staged
                 where w.assignment_id is null and w.problem is null and (v_chunk < 0 or w.chunk = v_chunk);
                 get diagnostics v_inserted = row_count;
             end if;
@@ -513,9 +543,7 @@ begin
                 for v_row in
                     select w.*, s.payload as raw
                     from sync_c_write w
-                    join sync.staged_records s
-                      on s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
-                     and s.page = w.page and s.item = w.item
+                    join sync.staged_records s on s.ctid = w.staged
                     where w.problem is null and w.chunk = v_chunk order by w.sub_id
                 loop
                     begin
@@ -580,12 +608,12 @@ begin
         'unmatched_submissions', (select coalesce(pg_catalog.sum(st.submissions), 0)
                                   from sync_c_students st where st.employee_id is null),
         'unknown_coursework_submissions', (select coalesce(pg_catalog.sum(k.submissions), 0)
-                                           from sync_c_modules k where k.module_id is null),
+                                           from sync_c_unknown k),
         'warnings', pg_catalog.jsonb_array_length(v_warnings));
     perform sync.record_merge(v_run, 'classroom_submissions', v_counts);
     return v_counts;
 end
 $$;
-comment on function sync.apply_classroom_submissions(uuid) is
-    'Merges the Classroom submissions staged for a run into training assignments (results).';
-grant execute on function sync.apply_classroom_submissions(uuid) to sync_worker;
+comment on function sync.apply_classroom_submissions(uuid, integer, integer) is
+    'Merges the Classroom submissions staged for a run into training assignments (results); of p_parts concurrent parts, the students of part p_part.';
+grant execute on function sync.apply_classroom_submissions(uuid, integer, integer) to sync_worker;

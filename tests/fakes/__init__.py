@@ -54,6 +54,7 @@ class FakeUpstreams:
         self.key_file: Path | None = None
 
     def start(self) -> FakeUpstreams:
+        self.classroom.warm()
         self.zenefits.start()
         self.classroom.start()
         if self._key_dir is None:

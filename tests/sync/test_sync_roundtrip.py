@@ -3,6 +3,7 @@ nothing; changed rows update; a person gone from a complete roster is terminated
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -268,7 +269,15 @@ def test_a_second_sync_while_one_runs_is_refused(
             run_sync("zenefits")
         assert refused.value.sqlstate == "PT409"
         assert "already running" in (refused.value.diag.message_primary or "")
-    # The other session ended without finishing: the next run closes its run as abandoned.
+        other_pid = other.info.backend_pid
+    # The other session ended without finishing (its lock goes when its backend has exited,
+    # a moment after the client closed): the next run closes its run as abandoned.
+    deadline = time.monotonic() + 30
+    while (
+        worker_conn.execute("select 1 from pg_stat_activity where pid = %s", [other_pid]).fetchone()
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
     summary = run_sync("zenefits")
     assert summary.status == "completed"
     abandoned = worker_conn.execute(

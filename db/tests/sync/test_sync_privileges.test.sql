@@ -12,7 +12,7 @@ from (values ('start_run', array['text', 'text', 'text', 'uuid', 'boolean', 'tex
              ('finish_run', array['uuid', 'text', 'boolean']),
              ('apply_zenefits_people', array['uuid']),
              ('apply_classroom_coursework', array['uuid']),
-             ('apply_classroom_submissions', array['uuid']),
+             ('apply_classroom_submissions', array['uuid', 'integer', 'integer']),
              ('claim_requests', array['text']),
              ('finish_requests', array['text', 'uuid[]', 'uuid', 'text']),
              ('enqueue_scheduled', array['text', 'numeric']),
