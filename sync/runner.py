@@ -41,6 +41,9 @@ What = Literal["zenefits", "classroom", "all"]
 #: From this many staged submissions on, the Classroom submissions merge runs in
 #: COMPLIANCE_SYNC_MERGE_PARTS parts at once (below it one call is quicker than the set-up).
 MERGE_PARTS_FROM = 20_000
+#: Connections that stage Classroom submission pages in the background while the next pages are
+#: fetched (staging a page is the database's work: parsing, splitting, checking).
+STAGING_LANES = 2
 #: What -> (run type, parts, default source).
 _PLAN: dict[str, tuple[str, tuple[str, ...], str]] = {
     "zenefits": ("employees", ("zenefits",), "zenefits"),
@@ -231,7 +234,7 @@ class SyncRunner:
             triggered_by,
         )
         log.info("sync run %s started (%s, %s) for %s", run_id, run_type, parts, self.org)
-        stager = Stager(self.conn, run_id)
+        stager = Stager(self.conn, run_id, dsn=self.settings.worker_dsn, lanes=STAGING_LANES)
         error: str | None = None
         interrupted = False
         try:
@@ -247,6 +250,7 @@ class SyncRunner:
         except Exception as exc:
             log.exception("sync run %s failed unexpectedly", run_id)
             error = f"internal error: {type(exc).__name__}: {exc}"
+            stager.close()
             try:
                 doc = self._scalar("select sync.finish_run(%s, %s, %s)", run_id, error, False)
             except psycopg.Error:
@@ -255,6 +259,7 @@ class SyncRunner:
                 log.info("sync run %s finished: %s", run_id, doc.get("status"))
             raise
         finally:
+            stager.close()  # nothing is staged after this (nor while the run is closed)
             self.progress.done()
         doc = self._scalar("select sync.finish_run(%s, %s, %s)", run_id, error, interrupted)
         summary = RunSummary.from_json(
@@ -364,7 +369,7 @@ class SyncRunner:
             for course_id in course_ids:
                 for page in prefetched(client.submissions(course_id), self.stop):
                     self._check_stop()
-                    stager.stage(
+                    stager.stage_later(
                         "classroom_submission",
                         page.body,
                         ["studentSubmissions"],
@@ -380,6 +385,11 @@ class SyncRunner:
                     self.progress.page("classroom", "userProfiles", 1)
         except (FetchError, StagingError) as exc:
             error = str(exc)
+            self._fetch_failed = True
+        try:
+            stager.flush()  # the pages still being staged, after a failure too
+        except StagingError as exc:
+            error = error or str(exc)
             self._fetch_failed = True
         details = {
             "coursework_complete": coursework_complete,
