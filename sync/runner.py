@@ -238,19 +238,21 @@ class SyncRunner:
         error: str | None = None
         interrupted = False
         try:
-            for part in parts:
-                self._check_stop()
-                if part == "zenefits":
-                    self._zenefits(run_id, stager)
-                else:
-                    self._classroom(run_id, stager)
+            try:
+                for part in parts:
+                    self._check_stop()
+                    if part == "zenefits":
+                        self._zenefits(run_id, stager)
+                    else:
+                        self._classroom(run_id, stager)
+            finally:
+                stager.close()  # nothing is staged after this (nor while the run is closed)
         except Stopped:
             interrupted = True
             error = "the worker was stopped before the run finished; nothing was lost"
         except Exception as exc:
             log.exception("sync run %s failed unexpectedly", run_id)
             error = f"internal error: {type(exc).__name__}: {exc}"
-            stager.close()
             try:
                 doc = self._scalar("select sync.finish_run(%s, %s, %s)", run_id, error, False)
             except psycopg.Error:
@@ -259,7 +261,6 @@ class SyncRunner:
                 log.info("sync run %s finished: %s", run_id, doc.get("status"))
             raise
         finally:
-            stager.close()  # nothing is staged after this (nor while the run is closed)
             self.progress.done()
         doc = self._scalar("select sync.finish_run(%s, %s, %s)", run_id, error, interrupted)
         summary = RunSummary.from_json(
@@ -400,10 +401,9 @@ class SyncRunner:
         self._record_fetch(run_id, "classroom", error is None, details, error)
         if stager.pages.get("classroom_coursework", 0) > 0:
             self._merge(run_id, "classroom", "sync.apply_classroom_coursework")
-        submissions = stager.records.get("classroom_submission", 0)
         if stager.pages.get("classroom_submission", 0) > 0:
             parts = 1
-            if submissions >= MERGE_PARTS_FROM:
+            if stager.records.get("classroom_submission", 0) >= MERGE_PARTS_FROM:
                 parts = self.settings.compliance_sync_merge_parts
             self._merge(run_id, "classroom", "sync.apply_classroom_submissions", parts)
 

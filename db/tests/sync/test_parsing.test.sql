@@ -1,7 +1,7 @@
 -- The sources' date and time strings: a real value parses, anything else is null (never an error,
 -- so one bad field never aborts a merge of thousands of records).
 begin;
-select plan(18);
+select plan(22);
 
 select is(sync.to_timestamptz('2025-03-04T17:02:11.512Z'), '2025-03-04 17:02:11.512+00'::timestamptz,
           'RFC 3339 in UTC with a fraction');
@@ -27,5 +27,9 @@ select is(sync.to_timestamptz('0000-01-01T10:00:00Z'), null, 'year 0 is null');
 select is(sync.to_timestamptz('yesterday'), null, 'words are null');
 select is(sync.to_timestamptz(null), null, 'null is null');
 select is(sync.to_date('2024-02-29'), '2024-02-29'::date, 'sync.to_date: a leap day');
+select is(sync.to_date('2025-02-29'), null, 'sync.to_date: 29 February of a common year is null');
+select is(sync.to_date('2100-02-29'), null, 'sync.to_date: 29 February of a common century is null');
+select is(sync.to_date('2025-04-31'), null, 'sync.to_date: 31 April is null');
+select is(sync.to_date('2025-12-31'), '2025-12-31'::date, 'sync.to_date: the last day of the year');
 select * from finish();
 rollback;
