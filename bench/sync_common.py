@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -105,16 +105,30 @@ def settings(dsn: str, env: dict[str, str], slug: str) -> SyncSettings:
     )
 
 
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (every core, every process: the
+    database, the worker and the fakes alike), from /proc/stat: a difference of two readings is
+    the work done in between, whatever the number of cores."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 class TimedRunner(SyncRunner):
-    """A SyncRunner that records how long each SQL merge took (all its parts together)."""
+    """A SyncRunner that records how long each SQL merge took (all its parts together), in
+    seconds and in busy CPU seconds of the machine."""
 
     merges: dict[str, float]
+    merges_cpu: dict[str, float]
 
     def _merge(self, run_id: str, part: str, function: str, parts: int = 1) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), busy_cpu_seconds()
         super()._merge(run_id, part, function, parts)
         self.merges = getattr(self, "merges", {})
         self.merges[function] = self.merges.get(function, 0.0) + time.perf_counter() - started
+        self.merges_cpu = getattr(self, "merges_cpu", {})
+        self.merges_cpu[function] = self.merges_cpu.get(function, 0.0) + busy_cpu_seconds() - cpu
 
 
 class BareMergeRunner(TimedRunner):
@@ -134,7 +148,7 @@ class BareMergeRunner(TimedRunner):
                 conn.execute("set session_replication_role = replica")
                 conn.execute(f"select {function}(%s, %s, %s)", [run_id, index, parts])
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), busy_cpu_seconds()
         threads = [threading.Thread(target=call, args=(i,)) for i in range(parts)]
         for t in threads:
             t.start()
@@ -142,11 +156,22 @@ class BareMergeRunner(TimedRunner):
             t.join()
         self.merges = getattr(self, "merges", {})
         self.merges[function] = time.perf_counter() - started
+        self.merges_cpu = getattr(self, "merges_cpu", {})
+        self.merges_cpu[function] = busy_cpu_seconds() - cpu
 
 
-def run(
-    settings_: SyncSettings, what: str, bare_merge_dsn: str | None = None
-) -> tuple[RunSummary, float, dict[str, float]]:
+class Measured(NamedTuple):
+    """One sync as measured: its summary, seconds end to end and of each merge (by function),
+    and the machine's busy CPU seconds end to end and of each merge."""
+
+    summary: RunSummary
+    seconds: float
+    merges: dict[str, float]
+    cpu: float
+    merges_cpu: dict[str, float]
+
+
+def run(settings_: SyncSettings, what: str, bare_merge_dsn: str | None = None) -> Measured:
     assert settings_.worker_dsn is not None
     with psycopg.connect(settings_.worker_dsn, autocommit=True) as conn:
         runner: TimedRunner
@@ -156,10 +181,13 @@ def run(
             runner = bare
         else:
             runner = TimedRunner(conn, settings_)
-        runner.merges = {}
-        started = time.perf_counter()
+        runner.merges, runner.merges_cpu = {}, {}
+        started, cpu = time.perf_counter(), busy_cpu_seconds()
         summary = runner.run(what)  # type: ignore[arg-type]
-        return summary, time.perf_counter() - started, runner.merges
+        seconds = time.perf_counter() - started
+        return Measured(
+            summary, seconds, runner.merges, busy_cpu_seconds() - cpu, runner.merges_cpu
+        )
 
 
 def rows_written(dsn: str, slug: str) -> dict[str, Any]:

@@ -19,10 +19,10 @@ def main() -> None:
     with database() as dsn, fake_upstreams(people, courseworks=0) as env:
         slug = make_org(dsn)
         conf = settings(dsn, env, slug)
-        first, seconds, merges = run(conf, "zenefits")
+        first, seconds, merges, _, _ = run(conf, "zenefits")
         assert first.status == "completed", first.lines()
         before = rows_written(dsn, slug)
-        again, again_seconds, again_merges = run(conf, "zenefits")
+        again, again_seconds, again_merges, _, _ = run(conf, "zenefits")
         after = rows_written(dsn, slug)
         assert again.status == "completed", again.lines()
 
