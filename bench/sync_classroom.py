@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from typing import NamedTuple
 
 import psycopg
 from sync_common import (
+    at_once,
     busy_cpu_seconds,
     conditions,
     database,
@@ -34,8 +34,6 @@ from sync_common import (
 TARGET_END_TO_END = 20_000
 TARGET_MERGE = 50_000
 SUBMISSIONS = "sync.apply_classroom_submissions"
-
-
 AUDIT_COLUMNS = (
     "org_id, actor_user_id, actor_role, db_role, event_type, table_name, op, entity_id,"
     " employee_id, new_values"
@@ -79,9 +77,8 @@ def write_floor(dsn: str, slug: str, connections: int) -> Floor:
                 [org[0]],
             )
         conn.execute("checkpoint")
-    times: dict[int, tuple[float, float]] = {}
 
-    def share(i: int) -> None:
+    def share(i: int) -> tuple[float, float]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             started = time.perf_counter()
             conn.execute(
@@ -92,27 +89,22 @@ def write_floor(dsn: str, slug: str, connections: int) -> Floor:
                 f"insert into public.floor_audit ({AUDIT_COLUMNS})"  # noqa: S608
                 f" select {AUDIT_COLUMNS} from public.floor_audit_{i}"
             )
-            times[i] = (between - started, time.perf_counter() - between)
+            return between - started, time.perf_counter() - between
 
-    threads = [threading.Thread(target=share, args=(i,)) for i in range(connections)]
     started, cpu = time.perf_counter(), busy_cpu_seconds()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    times = at_once(share, connections)
     seconds, cpu = time.perf_counter() - started, busy_cpu_seconds() - cpu
     with psycopg.connect(dsn, autocommit=True) as conn:
         shares = ", ".join(
             f"public.floor_assignments_{i}, public.floor_audit_{i}" for i in range(connections)
         )
         conn.execute(f"drop table public.floor_assignments, public.floor_audit, {shares}")
-    assert len(times) == connections, "a connection of the floor failed"
     return Floor(
         rows,
         connections,
         seconds,
-        max(t[0] for t in times.values()),
-        max(t[1] for t in times.values()),
+        max(t[0] for t in times),
+        max(t[1] for t in times),
         cpu,
     )
 
@@ -137,7 +129,7 @@ def main() -> None:
         run(bare_conf, "zenefits")
         bare, _, bare_merges, _, bare_merges_cpu = run(bare_conf, "classroom", bare_merge_dsn=dsn)
         parts = conf.compliance_sync_merge_parts
-        floors = [write_floor(dsn, slug, 1), write_floor(dsn, slug, parts)]
+        floors = [write_floor(dsn, slug, n) for n in sorted({1, parts})]
 
     subs = first.merge["classroom_submissions"]
     submissions = int(subs["processed"])

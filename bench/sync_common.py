@@ -11,13 +11,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -29,6 +29,8 @@ from compliance.localpg import LocalCluster, free_port  # noqa: E402
 from compliance.migrate import migrate  # noqa: E402
 from sync.runner import RunSummary, SyncRunner  # noqa: E402
 from sync.settings import SyncSettings, load_sync_settings  # noqa: E402
+
+T = TypeVar("T")
 
 #: The throwaway server is sized like docker-compose.yml's (a server for the job, not the
 #: 128 MB default): a merge's working set fits in shared buffers, and its WAL causes no checkpoint.
@@ -115,6 +117,13 @@ def busy_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def at_once(call: Callable[[int], T], n: int) -> list[T]:
+    """call(0) ... call(n - 1), each in a thread of its own, all at once: their results (the
+    first exception raised, if any)."""
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(call, range(n)))
+
+
 class TimedRunner(SyncRunner):
     """A SyncRunner that records how long each SQL merge took (all its parts together), in
     seconds and in busy CPU seconds of the machine."""
@@ -124,11 +133,12 @@ class TimedRunner(SyncRunner):
 
     def _merge(self, run_id: str, part: str, function: str, parts: int = 1) -> None:
         started, cpu = time.perf_counter(), busy_cpu_seconds()
-        super()._merge(run_id, part, function, parts)
-        self.merges = getattr(self, "merges", {})
+        self._run_merge(run_id, part, function, parts)
         self.merges[function] = self.merges.get(function, 0.0) + time.perf_counter() - started
-        self.merges_cpu = getattr(self, "merges_cpu", {})
         self.merges_cpu[function] = self.merges_cpu.get(function, 0.0) + busy_cpu_seconds() - cpu
+
+    def _run_merge(self, run_id: str, part: str, function: str, parts: int) -> None:
+        super()._merge(run_id, part, function, parts)
 
 
 class BareMergeRunner(TimedRunner):
@@ -138,9 +148,9 @@ class BareMergeRunner(TimedRunner):
 
     superuser_dsn: str
 
-    def _merge(self, run_id: str, part: str, function: str, parts: int = 1) -> None:
+    def _run_merge(self, run_id: str, part: str, function: str, parts: int) -> None:
         if function != "sync.apply_classroom_submissions":
-            super()._merge(run_id, part, function, parts)
+            super()._run_merge(run_id, part, function, parts)
             return
 
         def call(index: int) -> None:
@@ -148,16 +158,7 @@ class BareMergeRunner(TimedRunner):
                 conn.execute("set session_replication_role = replica")
                 conn.execute(f"select {function}(%s, %s, %s)", [run_id, index, parts])
 
-        started, cpu = time.perf_counter(), busy_cpu_seconds()
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(parts)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.merges = getattr(self, "merges", {})
-        self.merges[function] = time.perf_counter() - started
-        self.merges_cpu = getattr(self, "merges_cpu", {})
-        self.merges_cpu[function] = busy_cpu_seconds() - cpu
+        at_once(call, parts)
 
 
 class Measured(NamedTuple):
