@@ -29,6 +29,7 @@ from compliance.localpg import LocalCluster, free_port  # noqa: E402
 from compliance.migrate import migrate  # noqa: E402
 from sync.runner import RunSummary, SyncRunner  # noqa: E402
 from sync.settings import SyncSettings, load_sync_settings  # noqa: E402
+from tests.sync.helpers import Org, snapshot  # noqa: E402
 
 T = TypeVar("T")
 
@@ -192,37 +193,14 @@ def run(settings_: SyncSettings, what: str, bare_merge_dsn: str | None = None) -
 
 
 def rows_written(dsn: str, slug: str) -> dict[str, Any]:
-    """Row versions (ctid:xmin) and row-change audit entries of the organisation, to compare."""
+    """What the organisation's rows are now (the tests' snapshot: row versions, row-change audit
+    entries, non-sync events), to compare before and after a re-sync."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        org = conn.execute("select id from app.organizations where slug = %s", [slug]).fetchone()
-        assert org is not None
-        out: dict[str, Any] = {}
-        tables = (
-            "employees",
-            "departments",
-            "locations",
-            "training_modules",
-            "training_assignments",
-            "employee_requirements",
-            "employee_compliance_stats",
-        )
-        for table in tables:
-            query = (
-                "select md5(coalesce(string_agg(ctid::text || ':' || xmin::text, ','"  # noqa: S608
-                f" order by ctid), '')) from app.{table} where org_id = %s"
-            )
-            row = conn.execute(
-                query,
-                [org[0]],
-            ).fetchone()
-            out[table] = row[0] if row else None
-        audit = conn.execute(
-            "select count(*) from audit.log where org_id = %s and op is not null"
-            " and table_name not in ('sync_runs', 'sync_requests')",
-            [org[0]],
+        org = conn.execute(
+            "select id::text from app.organizations where slug = %s", [slug]
         ).fetchone()
-        out["audit"] = audit[0] if audit else None
-        return out
+        assert org is not None
+        return snapshot(conn, Org(org[0], slug))
 
 
 def conditions() -> str:

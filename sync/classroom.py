@@ -23,7 +23,6 @@ import http.client
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import google.auth.exceptions
@@ -34,7 +33,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.model import RawModel
 
-from sync.retry import FetchError, PermanentError, Retry, TransientError, parse_retry_after
+from sync.retry import FetchError, Page, PermanentError, Retry, TransientError, parse_retry_after
 
 __all__ = ["SCOPES", "ClassroomClient", "Page"]
 
@@ -48,16 +47,6 @@ SCOPES = [
 ]
 _RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RESOURCE_EXHAUSTED"}
 MAX_PAGES = 100_000
-
-
-@dataclass
-class Page:
-    """One answer: its raw body and the records under ``key`` (the object itself when None)."""
-
-    resource: str
-    number: int
-    body: bytes
-    items: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ClassroomClient:
@@ -116,7 +105,7 @@ class ClassroomClient:
             lambda: self._execute(self._courses.get(id=course_id)),
             f"Classroom course {course_id}",
         )
-        return Page("courses", 1, body, [doc])
+        return Page(body, [doc])
 
     def coursework(self, course_id: str) -> Iterator[Page]:
         """The course's PUBLISHED course work."""
@@ -160,7 +149,7 @@ class ClassroomClient:
             if isinstance(cause, PermanentError) and cause.status in (403, 404):
                 return None
             raise
-        return Page("userProfiles", 1, body, [doc])
+        return Page(body, [doc])
 
     # -- machinery --------------------------------------------------------------------------
 
@@ -181,7 +170,7 @@ class ClassroomClient:
             items = doc.get(key, [])
             if not isinstance(items, list):
                 raise FetchError(f"Classroom {what} page {number}: {key} is not a list")
-            yield Page(what, number, body, items)
+            yield Page(body, items)
             next_token = doc.get("nextPageToken")
             if not isinstance(next_token, str) or not next_token:
                 return

@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = [
     "FetchError",
+    "Page",
     "PermanentError",
     "Retry",
     "Stopped",
@@ -24,6 +25,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass
+class Page:
+    """One upstream answer (a page of a list, or one object): its raw body, staged as sent, and
+    the records it holds."""
+
+    body: bytes
+    items: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TransientError(Exception):

@@ -16,9 +16,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
@@ -157,8 +156,6 @@ class SyncRunner:
         org: str | None = None,
         stop: threading.Event | None = None,
         progress: Progress | None = None,
-        zenefits_factory: Callable[[Retry], AbstractContextManager[ZenefitsClient]] | None = None,
-        classroom_factory: Callable[[Retry], ClassroomClient] | None = None,
     ) -> None:
         if not conn.autocommit:
             raise ValueError("SyncRunner needs an autocommit connection")
@@ -169,8 +166,6 @@ class SyncRunner:
             raise ValueError("no organisation: set COMPLIANCE_ORG_SLUG or pass org")
         self.stop = stop or threading.Event()
         self.progress: Progress = progress or NullProgress()
-        self._zenefits_factory = zenefits_factory or self._default_zenefits
-        self._classroom_factory = classroom_factory or self._default_classroom
         self._fetch_failed = False
 
     # -- clients ----------------------------------------------------------------------------
@@ -184,7 +179,7 @@ class SyncRunner:
             stop=self.stop,
         )
 
-    def _default_zenefits(self, retry: Retry) -> ZenefitsClient:
+    def _zenefits_client(self, retry: Retry) -> ZenefitsClient:
         s = self.settings
         if s.zenefits_api_key is None or s.zenefits_company_id is None:
             raise FetchError("Zenefits is not configured (ZENEFITS_API_KEY, ZENEFITS_COMPANY_ID)")
@@ -197,7 +192,7 @@ class SyncRunner:
             connect_timeout=s.compliance_sync_connect_timeout_seconds,
         )
 
-    def _default_classroom(self, retry: Retry) -> ClassroomClient:
+    def _classroom_client(self, retry: Retry) -> ClassroomClient:
         s = self.settings
         return ClassroomClient(
             s.service_account_info(),
@@ -293,7 +288,7 @@ class SyncRunner:
         self.progress.phase("zenefits")
         resources: dict[str, dict[str, Any]] = {}
         error: str | None = None
-        with self._zenefits_factory(self.retry()) as client:
+        with self._zenefits_client(self.retry()) as client:
             for resource, (kind, _path) in RESOURCES.items():
                 pages = records = 0
                 try:
@@ -333,7 +328,7 @@ class SyncRunner:
         roster: set[str] = set()
         submitters: set[str] = set()
         try:
-            client = self._classroom_factory(self.retry())
+            client = self._classroom_client(self.retry())
             if self.settings.course_ids:
                 for course_id in self.settings.course_ids:
                     self._check_stop()
@@ -417,7 +412,7 @@ class SyncRunner:
         row = self.conn.execute(query, params).fetchone()
         if row is None:
             return None
-        return row[0] if not isinstance(row, dict) else next(iter(row.values()))
+        return row[0]
 
     def _record_fetch(
         self, run_id: str, part: str, complete: bool, details: dict[str, Any], error: str | None
@@ -488,20 +483,24 @@ def prefetched(pages: Iterator[T], stop: threading.Event, depth: int = 4) -> Ite
     box: queue.Queue[Any] = queue.Queue(maxsize=depth)
     cancel = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Hand ``item`` to the consumer, unless it has gone (then False)."""
+        while not cancel.is_set():
+            try:
+                box.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for page in pages:
-                while not cancel.is_set():
-                    try:
-                        box.put(page, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if cancel.is_set() or stop.is_set():
+                if not put(page) or stop.is_set():
                     return
-            box.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed to the consumer
-            box.put(exc)
+            put(exc)
 
     thread = threading.Thread(target=produce, name="sync-fetch", daemon=True)
     thread.start()

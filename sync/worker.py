@@ -25,14 +25,13 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from datetime import date
 from types import FrameType
 from typing import Any
 
 import psycopg
 
-from sync.runner import WHAT_FOR_TYPE, Progress, RunSummary, SyncRunner
+from sync.runner import WHAT_FOR_TYPE, RunSummary, SyncRunner
 from sync.settings import SyncSettings
 
 __all__ = ["Worker"]
@@ -41,6 +40,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "compliance_sync_requests"
 JOBS_EVERY_SECONDS = 600.0
+#: the longest the loop sleeps without looking at the schedule again
+MAX_WAIT_SECONDS = 60.0
 
 
 class Worker:
@@ -51,9 +52,6 @@ class Worker:
         settings: SyncSettings,
         *,
         stop: threading.Event | None = None,
-        runner_factory: Callable[[psycopg.Connection[Any]], SyncRunner] | None = None,
-        progress: Progress | None = None,
-        max_wait: float = 60.0,
     ) -> None:
         if settings.worker_dsn is None or settings.compliance_org_slug is None:
             raise ValueError("the worker needs DATABASE_URL and COMPLIANCE_ORG_SLUG")
@@ -61,11 +59,7 @@ class Worker:
         self.dsn: str = settings.worker_dsn
         self.org: str = settings.compliance_org_slug
         self.stop = stop or threading.Event()
-        self.max_wait = max_wait
-        self.progress = progress
-        self._runner_factory = runner_factory
         self._jobs_checked_at = 0.0
-        self.runs: list[RunSummary] = []
 
     # -- signals ----------------------------------------------------------------------------
 
@@ -144,7 +138,7 @@ class Worker:
         return dict(doc) if doc else None
 
     def _wait(self, listen: psycopg.Connection[Any], next_due: float) -> None:
-        deadline = time.monotonic() + min(next_due, self.max_wait, JOBS_EVERY_SECONDS)
+        deadline = time.monotonic() + min(next_due, MAX_WAIT_SECONDS, JOBS_EVERY_SECONDS)
         while not self.stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -154,9 +148,7 @@ class Worker:
                 return
 
     def _runner(self, conn: psycopg.Connection[Any]) -> SyncRunner:
-        if self._runner_factory is not None:
-            return self._runner_factory(conn)
-        return SyncRunner(conn, self.settings, org=self.org, stop=self.stop, progress=self.progress)
+        return SyncRunner(conn, self.settings, org=self.org, stop=self.stop)
 
     def _serve(self, conn: psycopg.Connection[Any], claimed: dict[str, Any]) -> None:
         request_ids = [str(i) for i in claimed["request_ids"]]
@@ -171,7 +163,6 @@ class Worker:
                 summary = self._runner(conn).run(
                     what, source=source, request_id=request_ids[0], triggered_by=triggered_by
                 )
-                self.runs.append(summary)
                 if summary.ok or summary.interrupted or not summary.fetch_failed:
                     break
                 if attempt < attempts:

@@ -16,13 +16,12 @@ import functools
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from sync.retry import FetchError, PermanentError, Retry, TransientError, parse_retry_after
+from sync.retry import FetchError, Page, PermanentError, Retry, TransientError, parse_retry_after
 
 __all__ = ["RESOURCES", "Page", "ZenefitsClient"]
 
@@ -37,16 +36,6 @@ RESOURCES: dict[str, tuple[str, str]] = {
 }
 PAGE_LIMIT = 100
 MAX_PAGES = 100_000
-
-
-@dataclass
-class Page:
-    """One page of a list: its raw body and its records."""
-
-    resource: str
-    number: int
-    body: bytes
-    items: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ZenefitsClient:
@@ -111,7 +100,7 @@ class ZenefitsClient:
                 functools.partial(self._get, url), f"Zenefits {resource} page {number}"
             )
             data = doc["data"]
-            yield Page(resource, number, body, data["data"])
+            yield Page(body, data["data"])
             next_url = data.get("next_url")
             url = self.rebase(next_url) if isinstance(next_url, str) and next_url else None
 

@@ -14,18 +14,7 @@
 -- (even by SIGKILL) its connection ends, the lock goes, and the next run marks the dead run
 -- failed ("abandoned") and deletes its staged records.
 
--- Whether the sync run exists and has not finished.
-create or replace function sync.run_is_open(p_org_id uuid, p_run_id uuid) returns boolean
-language sql stable security definer
-set search_path = ''
-as $$
-    select exists (
-        select from app.sync_runs r
-        where r.org_id = p_org_id and r.id = p_run_id and r.status in ('started', 'in_progress'))
-$$;
-comment on function sync.run_is_open(uuid, uuid) is 'Whether the sync run exists and has not finished.';
 grant usage on schema sync to sync_worker;
-grant execute on function sync.run_is_open(uuid, uuid) to sync_worker;
 
 -- The runs that are open now (the staging policy reads it once per statement, as a hashed subplan).
 create or replace function sync.open_runs() returns table (org_id uuid, run_id uuid)
@@ -169,28 +158,70 @@ begin
 end
 $$;
 
--- Close a run: final status, completed_at, staging deleted, event, audit entry, and (on failure,
--- unless the worker was merely stopped) a notification to every active superadmin.
-create or replace function sync.close_run(p_run app.sync_runs, p_status app.sync_run_status,
-                                          p_notify boolean)
+-- The open run with this id, locked as sync.open_run_for_update locks it, when it covers the part
+-- p_part (zenefits, classroom); else a clear refusal.
+create or replace function sync.open_run_of_part(p_run_id uuid, p_part text, p_shared boolean default false)
+returns app.sync_runs
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_run app.sync_runs := sync.open_run_for_update(p_run_id, p_shared);
+begin
+    if p_part is null or not (v_run.details -> 'parts') ? p_part then
+        raise exception 'sync run % has no part %', p_run_id, coalesce(pg_catalog.quote_literal(p_part), 'null')
+            using errcode = '22023',
+                  detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
+                  hint = 'Zenefits is a part of employees and full runs; Google Classroom of completions, '
+                         'training_modules and full runs.';
+    end if;
+    return v_run;
+end
+$$;
+
+-- Close an open run (the caller holds its row); p_error, a run-level error, is recorded first.
+-- Status: completed when every part was fetched completely and merged without a failed record or
+-- an error; partial when something was merged but not all; failed when nothing was merged. Then
+-- completed_at, staging deleted, event, audit entry, and (failed or partial, when p_notify) a
+-- notification to every active superadmin.
+drop function if exists sync.close_run(app.sync_runs, app.sync_run_status, boolean);
+create or replace function sync.close_run(p_run app.sync_runs, p_error text, p_notify boolean)
 returns void
 language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
-    v_run app.sync_runs;
+    v_run app.sync_runs := p_run;
+    v_status app.sync_run_status;
     v_user record;
     v_what text;
 begin
+    if p_error is not null then
+        perform sync.add_messages(v_run.org_id, v_run.id, 'error', pg_catalog.jsonb_build_array(
+            pg_catalog.jsonb_build_object('stage', 'run', 'message', p_error)));
+        select * into v_run from app.sync_runs r where r.org_id = v_run.org_id and r.id = v_run.id;
+    end if;
+    v_status := case
+        when v_run.complete_fetch and v_run.failed_count = 0
+             and coalesce((v_run.details ->> 'errors_total')::integer, 0) = 0
+             -- every part merged: a merge step is named after its part (zenefits, classroom_*)
+             and not exists (
+                 select from pg_catalog.jsonb_array_elements_text(v_run.details -> 'parts') p
+                 where not exists (
+                     select from pg_catalog.jsonb_object_keys(coalesce(v_run.details -> 'merge', '{}')) k
+                     where k = p.value or k like p.value || '\_%')) then 'completed'
+        when v_run.details ? 'merge' then 'partial'
+        else 'failed' end;
+
     update app.sync_runs r
-    set status = p_status, completed_at = pg_catalog.clock_timestamp()
-    where r.org_id = p_run.org_id and r.id = p_run.id
+    set status = v_status, completed_at = pg_catalog.clock_timestamp()
+    where r.org_id = v_run.org_id and r.id = v_run.id
     returning * into v_run;
 
     delete from sync.staged_records s where s.org_id = v_run.org_id and s.run_id = v_run.id;
 
     perform app.emit_event(v_run.org_id,
-        case when p_status = 'failed' then 'sync.failed' else 'sync.completed' end,
+        case when v_status = 'failed' then 'sync.failed' else 'sync.completed' end,
         'sync_run', v_run.id::text, null,
         pg_catalog.jsonb_build_object('status', v_run.status, 'type', v_run.type,
             'source', v_run.source, 'created', v_run.created_count, 'updated', v_run.updated_count,
@@ -204,7 +235,7 @@ begin
             'errors', coalesce((v_run.details ->> 'errors_total')::integer, 0),
             'request_id', v_run.request_id));
 
-    if p_status in ('failed', 'partial') and p_notify then
+    if v_status in ('failed', 'partial') and p_notify then
         v_what := case v_run.type when 'employees' then 'Zenefits roster'
                                   when 'full' then 'Zenefits and Google Classroom'
                                   else 'Google Classroom' end;
@@ -213,14 +244,14 @@ begin
             where u.org_id = v_run.org_id and u.app_role = 'superadmin' and u.active
         loop
             perform app.notify_user(v_run.org_id, v_user.id, 'sync.failed',
-                case when p_status = 'failed' then pg_catalog.format('%s sync failed', v_what)
+                case when v_status = 'failed' then pg_catalog.format('%s sync failed', v_what)
                      else pg_catalog.format('%s sync finished with problems', v_what) end,
                 pg_catalog.format('The %s sync started %s %s: %s',
                     v_what, pg_catalog.to_char(v_run.started_at, 'YYYY-MM-DD HH24:MI TZ'),
-                    case when p_status = 'failed' then 'failed' else 'only partly succeeded' end,
+                    case when v_status = 'failed' then 'failed' else 'only partly succeeded' end,
                     coalesce(v_run.errors -> 0 ->> 'message', 'see the run''s errors')),
                 '/sync_runs?id=eq.' || v_run.id::text,
-                case when p_status = 'failed' then 'high' else 'medium' end::app.notification_priority,
+                case when v_status = 'failed' then 'high' else 'medium' end::app.notification_priority,
                 null, 'sync.failed:' || v_run.id::text);
         end loop;
     end if;
@@ -242,14 +273,9 @@ begin
         order by r.started_at
         for update
     loop
-        perform sync.add_messages(v_run.org_id, v_run.id, 'error', pg_catalog.jsonb_build_array(
-            pg_catalog.jsonb_build_object('stage', 'run',
-                'message', 'abandoned: the worker running it stopped before it finished; '
-                           'nothing of it was merged after the last completed step')));
-        select * into v_run from app.sync_runs r where r.org_id = v_run.org_id and r.id = v_run.id;
         perform sync.close_run(v_run,
-            case when v_run.details ? 'merge' then 'partial' else 'failed' end::app.sync_run_status,
-            true);
+            'abandoned: the worker running it stopped before it finished; '
+            'nothing of it was merged after the last completed step', true);
         v_count := v_count + 1;
     end loop;
     return v_count;
@@ -344,15 +370,9 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
-    v_run app.sync_runs := sync.open_run_for_update(p_run_id);
+    v_run app.sync_runs := sync.open_run_of_part(p_run_id, p_part);
     v_details jsonb;
 begin
-    if p_part is null or not (v_run.details -> 'parts') ? p_part then
-        raise exception 'sync run % has no part %', p_run_id, coalesce(pg_catalog.quote_literal(p_part), 'null')
-            using errcode = '22023',
-                  detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
-                  hint = 'Record the fetch of one of the run''s parts.';
-    end if;
     v_details := pg_catalog.jsonb_set(v_run.details, array['fetch', p_part],
         coalesce(p_details, '{}') || pg_catalog.jsonb_build_object('complete', coalesce(p_complete, false)));
     update app.sync_runs r
@@ -419,11 +439,10 @@ begin
 end
 $$;
 
--- Finish a run. Status: completed when every part was fetched completely and merged without a
--- failed record or an error; partial when something was merged but not all; failed when nothing
--- was merged. p_error is a run-level error to record first (e.g. "stopped by SIGTERM");
--- p_interrupted says the worker was stopped on purpose (no notification then). Releases this
--- session's hold of the organisation's sync lock. Returns the run's summary.
+-- Finish a run (its status: see sync.close_run). p_error is a run-level error to record first
+-- (e.g. "stopped by SIGTERM"); p_interrupted says the worker was stopped on purpose (no
+-- notification then). Releases this session's hold of the organisation's sync lock. Returns the
+-- run's summary.
 create or replace function sync.finish_run(
     p_run_id uuid, p_error text default null, p_interrupted boolean default false
 ) returns jsonb
@@ -432,26 +451,8 @@ set search_path = ''
 as $$
 declare
     v_run app.sync_runs := sync.open_run_for_update(p_run_id);
-    v_all_merged boolean;
-    v_status app.sync_run_status;
 begin
-    if p_error is not null then
-        perform sync.add_messages(v_run.org_id, v_run.id, 'error', pg_catalog.jsonb_build_array(
-            pg_catalog.jsonb_build_object('stage', 'run', 'message', p_error)));
-        select * into v_run from app.sync_runs r where r.org_id = v_run.org_id and r.id = v_run.id;
-    end if;
-    -- Every part merged: a merge step is named after its part (zenefits, classroom_*).
-    v_all_merged := not exists (
-        select from pg_catalog.jsonb_array_elements_text(v_run.details -> 'parts') p
-        where not exists (
-            select from pg_catalog.jsonb_object_keys(coalesce(v_run.details -> 'merge', '{}')) k
-            where k = p.value or k like p.value || '\_%'));
-    v_status := case
-        when v_run.complete_fetch and v_all_merged and v_run.failed_count = 0
-             and coalesce((v_run.details ->> 'errors_total')::integer, 0) = 0 then 'completed'
-        when v_run.details ? 'merge' then 'partial'
-        else 'failed' end;
-    perform sync.close_run(v_run, v_status, not coalesce(p_interrupted, false));
+    perform sync.close_run(v_run, p_error, not coalesce(p_interrupted, false));
     perform sync.unlock_org(v_run.org_id);
     return (
         select pg_catalog.jsonb_build_object(

@@ -15,6 +15,28 @@ $$;
 comment on function app.today() is
     'The date the rules run for: the app.today setting of the transaction (daily jobs), else current_date.';
 
+-- The compliance rate, THE definition (docs/analytics.md; 250_figures_counters.sql says which
+-- assignments count): completed ÷ (counted - exempted) × 100, 2 decimals; 100.00 when that is 0.
+-- Inlined like app.counts_toward_compliance (no SET clause; operators written as OPERATOR(pg_catalog.x), so
+-- nothing depends on the caller's search_path): the dashboard computes hundreds of these.
+create or replace function app.compliance_rate_of(p_completed bigint, p_counted bigint, p_exempted bigint)
+returns numeric
+language sql immutable parallel safe
+as $$
+    select case
+        when (coalesce(p_counted, 0) operator(pg_catalog.-) coalesce(p_exempted, 0)) operator(pg_catalog.>) 0
+        then pg_catalog.round(
+                 (100.0 operator(pg_catalog.*) coalesce(p_completed, 0))
+                 operator(pg_catalog./)
+                 (coalesce(p_counted, 0) operator(pg_catalog.-) coalesce(p_exempted, 0)), 2)
+        else 100.00
+    end
+$$;
+comment on function app.compliance_rate_of(bigint, bigint, bigint) is
+    'The compliance rate: completed ÷ (counted - exempted) × 100, rounded to 2 decimals; 100.00 when nothing is left to complete.';
+grant execute on function app.compliance_rate_of(bigint, bigint, bigint)
+    to authenticated, analyst, sync_worker, web_app;
+
 -- Raise an error in one line: code, message, detail, hint (DESIGN §11).
 create or replace function app.fail(p_code text, p_message text, p_detail text default null,
                                     p_hint text default null) returns void
@@ -85,16 +107,7 @@ as $$
     where u.org_id = p_org_id and u.employee_id = p_employee_id and u.active
 $$;
 
--- The login of an employee's manager, if the manager has an active one.
-create or replace function app.manager_user_id(p_org_id uuid, p_employee_id uuid) returns uuid
-language sql stable security definer
-set search_path = ''
-as $$
-    select u.id
-    from app.employees e
-    join app.app_users u on u.org_id = e.org_id and u.employee_id = e.manager_id and u.active
-    where e.org_id = p_org_id and e.id = p_employee_id
-$$;
+drop function if exists app.manager_user_id(uuid, uuid);  -- unused (the daily job joins managers itself)
 
 -- Notify an employee through their login (no login: nobody to notify, returns null).
 create or replace function app.notify_employee(

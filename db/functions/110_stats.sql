@@ -43,9 +43,7 @@ as $$
            t.completed::integer,
            t.overdue::integer,
            t.exempted::integer,
-           (case when t.assigned - t.exempted = 0 then 100.00
-                 else pg_catalog.round(100.0 * t.completed / (t.assigned - t.exempted), 2)
-            end)::numeric(5, 2)
+           app.compliance_rate_of(t.completed, t.assigned, t.exempted)::numeric(5, 2)
     from (select distinct k.org_id, k.employee_id
           from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
     join app.employees e on e.org_id = k.org_id and e.id = k.employee_id

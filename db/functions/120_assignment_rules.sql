@@ -370,13 +370,10 @@ begin
                 training_completed = s.training_completed + coalesce(d.completed, 0),
                 training_overdue = s.training_overdue + coalesce(d.overdue, 0),
                 training_exempted = s.training_exempted + coalesce(d.exempted, 0),
-                training_rate = case
-                    when (s.training_assigned + coalesce(d.assigned, 0))
-                         - (s.training_exempted + coalesce(d.exempted, 0)) = 0 then 100.00
-                    else pg_catalog.round(100.0 * (s.training_completed + coalesce(d.completed, 0))
-                                          / ((s.training_assigned + coalesce(d.assigned, 0))
-                                             - (s.training_exempted + coalesce(d.exempted, 0))), 2)
-                    end,
+                training_rate = app.compliance_rate_of(
+                    s.training_completed + coalesce(d.completed, 0),
+                    s.training_assigned + coalesce(d.assigned, 0),
+                    s.training_exempted + coalesce(d.exempted, 0)),
                 updated_at = pg_catalog.now()
             from d
             where s.org_id = d.org_id and s.employee_id = d.employee_id

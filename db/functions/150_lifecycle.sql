@@ -364,10 +364,7 @@ begin
     perform pg_catalog.set_config('app.deactivation_reason', '', true);
     return pg_catalog.jsonb_build_object(
         'employeeId', v_employee.id, 'status', v_employee.status,
-        'deactivatedAt', v_employee.deactivated_at, 'reason', v_reason,
-        'openRequirements', (select pg_catalog.count(*) from app.employee_requirements er
-                             where er.org_id = v_org and er.employee_id = v_employee_id
-                               and er.status not in ('approved', 'rejected', 'inactive')));
+        'deactivatedAt', v_employee.deactivated_at, 'reason', v_reason);
 end
 $$;
 comment on function api.deactivate_employee(uuid, text) is

@@ -89,8 +89,10 @@ comment on function audit.redact_raw(jsonb, text[]) is
 -- audit.current_db_role() defines it. The capture functions below repeat these few lines.
 
 -- INSERT and DELETE: one audit row per row, the whole row as jsonb. Arguments (set by the installer
--- below): the organisation column, the employee column ('' when none), then one or two key columns
--- (the primary key without the organisation).
+-- below): the organisation column, the employee column ('' when none), one or two key columns
+-- (the primary key without the organisation; '' for no second one), and, for a table holding raw
+-- source documents, the select list of its row image with the documents as digests ('' when it
+-- holds none: the catalog is read once per migrate, not once per statement).
 create or replace function audit.capture_changes() returns trigger
 language plpgsql volatile security definer
 set search_path = ''
@@ -106,14 +108,8 @@ declare
     v_user uuid;
     v_role text;
     v_db_role text := coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text);
-    v_raw text[];
-    v_list text;
+    v_list text := case when TG_NARGS > 4 then nullif(TG_ARGV[4], '') end;
 begin
-    -- The table's raw source document columns (recorded as digests), null when it has none.
-    select pg_catalog.array_agg(a.attname::text) into v_raw
-    from pg_catalog.pg_attribute a
-    where a.attrelid = TG_RELID and a.attnum > 0 and not a.attisdropped
-      and a.attname = any (audit.raw_source_columns());
     if v_claims is not null then
         v_sub := v_claims::jsonb ->> 'sub';
         if v_sub ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
@@ -122,16 +118,9 @@ begin
         end if;
     end if;
     v_role := coalesce(v_role, v_db_role);
-    if v_raw is not null then
+    if v_list is not null then
         -- The row image is built without the documents (their digests instead): cheaper than
         -- the whole row's jsonb, documents included, then edited.
-        select pg_catalog.string_agg(case when a.attname = any (v_raw)
-                                          then pg_catalog.format('audit.digest_raw(x.%1$I) as %1$I', a.attname)
-                                          else pg_catalog.format('x.%I', a.attname) end,
-                                     ', ' order by a.attnum)
-        into v_list
-        from pg_catalog.pg_attribute a
-        where a.attrelid = TG_RELID and a.attnum > 0 and not a.attisdropped;
         execute pg_catalog.format(
             'insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
                                     op, entity_id, employee_id, %1$I)
@@ -325,6 +314,7 @@ declare
     v_args text;
     v_skip boolean;
     v_update_function text;
+    v_image text;
 begin
     for t in
         select c.oid, c.relname,
@@ -361,8 +351,18 @@ begin
         v_employee_col := case when t.relname = 'employees' then 'id'
                                when t.has_employee_id then 'employee_id'
                                else '' end;
-        v_args := pg_catalog.format('%L, %L, %L, %L', v_org_col, v_employee_col, v_keys[1],
-                                    coalesce(v_keys[2], ''));
+        -- audit.capture_changes' row image of a table holding raw source documents (digests).
+        select case when pg_catalog.bool_or(a.attname = any (audit.raw_source_columns())) then
+                   pg_catalog.string_agg(
+                       case when a.attname = any (audit.raw_source_columns())
+                            then pg_catalog.format('audit.digest_raw(x.%1$I) as %1$I', a.attname)
+                            else pg_catalog.format('x.%I', a.attname) end,
+                       ', ' order by a.attnum) end
+        into v_image
+        from pg_catalog.pg_attribute a
+        where a.attrelid = t.oid and a.attnum > 0 and not a.attisdropped;
+        v_args := pg_catalog.format('%L, %L, %L, %L, %L', v_org_col, v_employee_col, v_keys[1],
+                                    coalesce(v_keys[2], ''), coalesce(v_image, ''));
         v_update_function := audit.install_update_capture(t.relname, v_org_col, v_employee_col, v_keys);
         execute pg_catalog.format(
             'create or replace trigger audit_insert after insert on app.%I

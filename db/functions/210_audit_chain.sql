@@ -253,7 +253,6 @@ comment on function audit.verify_org(uuid, bigint, bytea) is
 -- chain still passes through the checkpoint, then verifies the entries after it (incremental:
 -- the entries before were proven by the run that produced the checkpoint) or, with p_full, every
 -- entry from the start, which proves that no row up to the checkpoint changed since it was taken.
-drop function if exists audit.verify_chain(uuid, bigint, text);  -- before p_full was added
 create or replace function audit.verify_chain(
     p_org_id uuid default null, p_from_seq bigint default null, p_from_hash text default null,
     p_full boolean default false

@@ -5,7 +5,8 @@
 --   * which assignments count: required assignments (is_required) of ACTIVE employees
 --     -> app.counts_toward_compliance(is_required, employee status);
 --   * the rate: completed ÷ (counted - exempted) × 100, rounded to 2 decimals, 100.00 when
---     nothing is left to complete -> app.compliance_rate_of(completed, counted, exempted).
+--     nothing is left to complete -> app.compliance_rate_of(completed, counted, exempted), in
+--     100_engine_base.sql (the employee stats use it too).
 --     Exempted assignments are taken out of the denominator, never counted as not completed.
 -- Every figure (api views, api.compliance_rate, the dashboard, snapshots, analytics views) is
 -- built from these two functions, over app.compliance_counters (live) or app.compliance_facts
@@ -34,25 +35,6 @@ as $$
 $$;
 comment on function app.counts_toward_compliance(boolean, app.employee_status) is
     'Whether an assignment counts towards compliance: required, and its employee is active.';
-
--- The rate: completed ÷ (counted - exempted) × 100, 2 decimals; 100.00 when that is 0. Inlined
--- like counts_toward_compliance (no SET clause; operators written as OPERATOR(pg_catalog.x), so
--- nothing depends on the caller's search_path): the dashboard computes hundreds of these.
-create or replace function app.compliance_rate_of(p_completed bigint, p_counted bigint, p_exempted bigint)
-returns numeric
-language sql immutable parallel safe
-as $$
-    select case
-        when (coalesce(p_counted, 0) operator(pg_catalog.-) coalesce(p_exempted, 0)) operator(pg_catalog.>) 0
-        then pg_catalog.round(
-                 (100.0 operator(pg_catalog.*) coalesce(p_completed, 0))
-                 operator(pg_catalog./)
-                 (coalesce(p_counted, 0) operator(pg_catalog.-) coalesce(p_exempted, 0)), 2)
-        else 100.00
-    end
-$$;
-comment on function app.compliance_rate_of(bigint, bigint, bigint) is
-    'The compliance rate: completed ÷ (counted - exempted) × 100, rounded to 2 decimals; 100.00 when nothing is left to complete.';
 
 -- The counted assignments, one row each, with their employee's department and location: what the
 -- counters summarise. Snapshots and verification read it; security invoker (RLS applies).
@@ -329,22 +311,8 @@ create or replace trigger compliance_headcounts_on_delete
     referencing old table as old_rows
     for each statement execute function app.count_employee_heads();
 
--- The counters are derived data, like employee_compliance_stats: not audited row by row. The
--- audit installer (200_audit_capture.sql) covers every table of app except those named by
--- audit.untracked_tables(); for a table missing there, its triggers and generated function are
--- removed here, after the installer ran (nothing happens once the list names both tables).
-do $untracked$
-declare
-    t text;
-begin
-    foreach t in array array['compliance_counters', 'compliance_headcounts'] loop
-        execute format('drop trigger if exists audit_insert on app.%I', t);
-        execute format('drop trigger if exists audit_update on app.%I', t);
-        execute format('drop trigger if exists audit_delete on app.%I', t);
-        execute format('drop function if exists audit.%I()', 'capture_update__' || t);
-    end loop;
-end
-$untracked$;
+-- The counters are derived data, like employee_compliance_stats: not audited row by row (both
+-- tables are named by audit.untracked_tables(), so the audit installer leaves them out).
 
 -- The counters recomputed from the rows, per group (what they should hold).
 create or replace function app.compliance_counts_recomputed(p_org_id uuid default null)
@@ -474,5 +442,5 @@ begin
 end
 $fill$;
 
-grant execute on function app.counts_toward_compliance(boolean, app.employee_status),
-    app.compliance_rate_of(bigint, bigint, bigint) to authenticated, analyst, sync_worker, web_app;
+grant execute on function app.counts_toward_compliance(boolean, app.employee_status)
+    to authenticated, analyst, sync_worker, web_app;

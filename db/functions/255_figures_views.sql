@@ -159,8 +159,8 @@ $$;
 comment on function app.reads_org_figures() is
     'Whether the signed-in user may read organisation-wide compliance figures (superadmin, hr_admin, manager, viewer).';
 
-grant select on app.compliance_facts, app.department_figures, app.location_figures,
-    app.module_figures, app.due_soon_counts to authenticated;
+grant select on app.department_figures, app.location_figures, app.module_figures,
+    app.due_soon_counts to authenticated;
 grant execute on function app.reads_org_figures() to authenticated;
 
 -- api.department_compliance ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ set search_path = ''
 set work_mem = '64MB'
 as $$
 declare
-    v_run app.sync_runs := sync.open_run_for_update(p_run_id);
+    v_run app.sync_runs := sync.open_run_of_part(p_run_id, 'zenefits');
     v_org uuid := v_run.org_id;
     v_complete boolean := coalesce((v_run.details #>> '{fetch,zenefits,complete}')::boolean, false);
     v_now timestamptz := pg_catalog.now();
@@ -46,12 +46,6 @@ declare
     v_errors jsonb := '[]';
     v_counts jsonb;
 begin
-    if not (v_run.details -> 'parts') ? 'zenefits' then
-        raise exception 'sync run % does not cover Zenefits', p_run_id
-            using errcode = '22023', detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
-                  hint = 'Merge Zenefits people in an employees or full run.';
-    end if;
-
     -- Fresh statistics of the staging table (it was just filled): the plans below depend on them.
     analyze sync.staged_records;
 
@@ -222,7 +216,7 @@ begin
                when 'deleted' then 'terminated'
            end::app.employee_status as status,
            hire.hire_date, d.unit_id as dept_id, l.unit_id as loc_id,
-           e.id as employee_id, case when e.id is not null then 'zenefits_id' end as matched,
+           e.id as employee_id,
            false as is_new,
            case
                when src.first_name is null then 'has no first name'
@@ -248,7 +242,7 @@ begin
       and pg_catalog.lower(o.email) = pg_catalog.lower(p.email);
 
     -- Matching by e-mail: an employee not linked to Zenefits yet.
-    update sync_z_people p set employee_id = m.id, matched = 'email'
+    update sync_z_people p set employee_id = m.id
     from (
         select distinct on (e.id) e.id, x.zid
         from app.employees e

@@ -29,7 +29,7 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
-    v_run app.sync_runs := sync.open_run_for_update(p_run_id);
+    v_run app.sync_runs := sync.open_run_of_part(p_run_id, 'classroom');
     v_org uuid := v_run.org_id;
     v_complete boolean := coalesce((v_run.details #>> '{fetch,classroom,coursework_complete}')::boolean,
                                    (v_run.details #>> '{fetch,classroom,complete}')::boolean, false);
@@ -44,12 +44,6 @@ declare
     v_errors jsonb := '[]';
     v_counts jsonb;
 begin
-    if not (v_run.details -> 'parts') ? 'classroom' then
-        raise exception 'sync run % does not cover Google Classroom', p_run_id
-            using errcode = '22023', detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
-                  hint = 'Merge Classroom course work in a completions, training_modules or full run.';
-    end if;
-
     analyze sync.staged_records;
     if pg_catalog.to_regclass('pg_temp.sync_c_coursework') is not null then drop table pg_temp.sync_c_coursework; end if;
     create temp table sync_c_coursework on commit drop as
@@ -245,7 +239,7 @@ as $$
 declare
     -- Parts run concurrently in their own transactions: none may hold the run row for its whole
     -- merge (each adds its figures to it at its end, sync.record_merge).
-    v_run app.sync_runs := sync.open_run_for_update(p_run_id, p_parts > 1);
+    v_run app.sync_runs := sync.open_run_of_part(p_run_id, 'classroom', p_parts > 1);
     v_org uuid := v_run.org_id;
     v_now timestamptz := pg_catalog.now();
     v_processed integer;
@@ -264,11 +258,6 @@ declare
     v_errors jsonb := '[]';
     v_counts jsonb;
 begin
-    if not (v_run.details -> 'parts') ? 'classroom' then
-        raise exception 'sync run % does not cover Google Classroom', p_run_id
-            using errcode = '22023', detail = pg_catalog.format('Run %s covers %s.', p_run_id, v_run.details -> 'parts'),
-                  hint = 'Merge Classroom submissions in a completions or full run.';
-    end if;
     if p_parts is null or p_parts < 1 or p_parts > 64 or p_part is null or p_part < 0 or p_part >= p_parts then
         raise exception 'part % of % is not a part of a Classroom submissions merge', p_part, p_parts
             using errcode = '22023',
@@ -438,7 +427,7 @@ begin
     -- What each matched submission maps to (its assignment: the one holding its id).
     if pg_catalog.to_regclass('pg_temp.sync_c_work') is not null then drop table pg_temp.sync_c_work; end if;
     create temp table sync_c_work on commit drop as
-    select s.sub_id, s.state, s.page, s.item, s.staged, s.grade, s.completion, s.user_id,
+    select s.sub_id, s.state, s.staged, s.grade, s.completion, s.user_id,
            st.employee_id, k.module_id, k.due_date as module_due_date,
            k.classroom_max_points as max_points, a.id as assignment_id
     from sync_c_subs s
@@ -463,14 +452,12 @@ begin
     -- fetched by ctid, is compared only when the rest is the same).
     if pg_catalog.to_regclass('pg_temp.sync_c_write') is not null then drop table pg_temp.sync_c_write; end if;
     create temp table sync_c_write on commit drop as
-    select w.sub_id, w.page, w.item, w.staged, w.user_id, w.employee_id, w.module_id, w.assignment_id,
-           w.grade, r.is_result, a.status as current_status, c.score, w.completion,
+    select w.sub_id, w.staged, w.user_id, w.employee_id, w.module_id, w.assignment_id,
+           w.grade, r.is_result, c.score, w.completion,
            case
                when not r.is_result then null
                when c.score is null then pg_catalog.format('has grade %s but its course work has no maxPoints', w.grade)
                when w.completion is null then 'has no turn-in time'
-               when w.assignment_id is null and coalesce(w.module_due_date, w.completion::date) is null
-                   then 'has no due date'
            end as problem,
            coalesce(w.module_due_date, w.completion::date) as due_date,
            null::integer as chunk

@@ -90,19 +90,20 @@ begin
             select q.org_id, q.id
             from app.sync_requests q
             where q.org_id = v_org and q.status = 'queued'
-            order by q.requested_at
             for update skip locked
+        ), claimed as (
+            update app.sync_requests q
+            set status = 'running', picked_at = pg_catalog.now(), attempts = q.attempts + 1
+            from picked
+            where q.org_id = picked.org_id and q.id = picked.id
+            returning q.id, q.type, q.requested_by, q.requested_at
         )
-        update app.sync_requests q
-        set status = 'running', picked_at = pg_catalog.now(), attempts = q.attempts + 1
-        from picked
-        where q.org_id = picked.org_id and q.id = picked.id;
-
-        select pg_catalog.array_agg(q.id order by q.requested_at), pg_catalog.array_agg(q.type),
-               pg_catalog.array_agg(q.requested_by) filter (where q.requested_by is not null)
+        select pg_catalog.array_agg(c.id order by c.requested_at),
+               pg_catalog.array_agg(c.type order by c.requested_at),
+               pg_catalog.array_agg(c.requested_by order by c.requested_at)
+                   filter (where c.requested_by is not null)
         into v_ids, v_types, v_people
-        from app.sync_requests q
-        where q.org_id = v_org and q.status = 'running';
+        from claimed c;
     exception when others then
         perform sync.unlock_org(v_org);
         raise;

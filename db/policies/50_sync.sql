@@ -13,6 +13,8 @@ create policy "sync workers stage records of open runs" on sync.staged_records
 
 drop policy if exists "sync workers read staged records of open runs" on sync.staged_records;
 drop policy if exists "sync workers clear staged records of open runs" on sync.staged_records;
+-- (and their helper: the insert policy reads sync.open_runs() once per statement)
+drop function if exists sync.run_is_open(uuid, uuid);
 
 -- The ledger of scheduled jobs is written by sync.run_scheduled_jobs only: no policy, no grant.
 revoke all on sync.job_runs from sync_worker;

@@ -9,14 +9,14 @@ drop policy if exists "staff read compliance counters of their org" on app.compl
 create policy "staff read compliance counters of their org" on app.compliance_counters
     for select to authenticated
     using (org_id = (select app.current_org_id())
-           and (select app.current_role_in('superadmin', 'hr_admin', 'manager', 'viewer')));
+           and (select app.reads_org_figures()));
 grant select on app.compliance_counters to authenticated;
 
 drop policy if exists "staff read compliance headcounts of their org" on app.compliance_headcounts;
 create policy "staff read compliance headcounts of their org" on app.compliance_headcounts
     for select to authenticated
     using (org_id = (select app.current_org_id())
-           and (select app.current_role_in('superadmin', 'hr_admin', 'manager', 'viewer')));
+           and (select app.reads_org_figures()));
 grant select on app.compliance_headcounts to authenticated;
 
 -- Analyst bindings: an analyst reads its own (app.analyst_org_ids reads them); operators (the

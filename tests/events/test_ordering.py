@@ -16,7 +16,6 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,27 +128,18 @@ def writer(dsn: str, org_id: str, seed: int, transactions: int, ledger: Ledger) 
                 ledger.commit(ids)
 
 
-@pytest.fixture
-def reader_api(authenticator_dsn: str) -> Iterator[ApiHarness]:
-    harness = ApiHarness(authenticator_dsn)
-    try:
-        yield harness
-    finally:
-        harness.close()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_concurrent_writers_out_of_commit_order(
     dsn: str,
     superuser: psycopg.Connection[DictRow],
-    reader_api: ApiHarness,
+    api: ApiHarness,
     org: Org,
     seed: int,
 ) -> None:
     """Six writers commit out of id order while a reader polls and resumes from its last id."""
     rng = random.Random(seed)  # noqa: S311 - test timing, not secrets
-    start = max([0] + [int(r["id"]) for r in poll(reader_api, org.reader, 0, 10000)])
+    start = max([0] + [int(r["id"]) for r in poll(api, org.reader, 0, 10000)])
     ledger = Ledger()
     writers = [
         threading.Thread(target=writer, args=(dsn, org.id, seed * 100 + w, 25, ledger))
@@ -164,13 +154,13 @@ def test_concurrent_writers_out_of_commit_order(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         writing = any(thread.is_alive() for thread in writers)
-        batch = poll(reader_api, org.reader, last, rng.choice([1, 3, 50]))
+        batch = poll(api, org.reader, last, rng.choice([1, 3, 50]))
         delivered.extend(int(r["id"]) for r in batch)
         if batch:
             last = int(batch[-1]["id"])
         polls += 1
         if polls % 7 == 0:
-            reader_api.close()  # a disconnect: the next poll reconnects and resumes from `last`
+            api.close()  # a disconnect: the next poll reconnects and resumes from `last`
         if not writing and not batch and set(delivered) >= set(ledger.committed):
             break
         time.sleep(rng.uniform(0, 0.01))

@@ -99,8 +99,6 @@ class FakeClassroom(FakeServer):
         self.max_page_size = max_page_size
         self.teacher_id = teacher_id
         self.tokens: set[str] = set()
-        self.token_requests = 0
-        self.assertions: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._index_version = -1
         self._version = 0
@@ -393,7 +391,6 @@ class FakeClassroom(FakeServer):
         return Reply(404, self.error_body(404, "Requested entity was not found."))
 
     def token(self, request: Request) -> Reply:
-        self.token_requests += 1
         form = {k: v[-1] for k, v in parse_qs(request.body.decode()).items()}
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return Reply(400, {"error": "unsupported_grant_type"})
@@ -417,7 +414,6 @@ class FakeClassroom(FakeServer):
                 return Reply(400, {"error": "invalid_grant", "error_description": "bad signature"})
         if int(claims.get("exp", 0)) < datetime.now(UTC).timestamp():
             return Reply(400, {"error": "invalid_grant", "error_description": "expired"})
-        self.assertions.append(claims)
         token = f"ya29.fake-{len(self.tokens) + 1}"
         self.tokens.add(token)
         return Reply(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import calendar
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -132,28 +132,6 @@ class Dataset:
     submissions: list[Submission]
     #: Users Classroom knows (userProfiles.get) but who are on no roster.
     extra_profiles: list[Student] = field(default_factory=list)
-
-    def person(self, zid: str) -> Person:
-        return next(p for p in self.people if p.zid == zid)
-
-    def student_by_email(self, email: str) -> Student:
-        return next(s for s in self.students if (s.email or "").lower() == email.lower())
-
-    def copy(self) -> Dataset:
-        """A deep enough copy to change without touching the original."""
-        return replace(
-            self,
-            departments=[replace(d) for d in self.departments],
-            locations=[replace(loc) for loc in self.locations],
-            people=[
-                replace(p, employments=[replace(e) for e in p.employments]) for p in self.people
-            ],
-            courses=[replace(c) for c in self.courses],
-            coursework=[replace(c) for c in self.coursework],
-            students=[replace(s) for s in self.students],
-            submissions=[replace(s) for s in self.submissions],
-            extra_profiles=[replace(s) for s in self.extra_profiles],
-        )
 
 
 def _ts(moment: datetime) -> str:

@@ -241,7 +241,15 @@ def test_dashboard_numbers_match_the_rows(
         assert d["targetMet"] == (expected >= Decimal("95.00"))
     assert len(doc["locations"]) == 2
     for loc in doc["locations"]:
-        assert Decimal(str(loc["complianceRate"])) == figures(by_loc[loc["locationId"]])[4]
+        n, done, ex, late, expected = figures(by_loc[loc["locationId"]])
+        assert Decimal(str(loc["complianceRate"])) == expected, loc["location"]
+        assert (
+            loc["requiredCount"],
+            loc["completedCount"],
+            loc["exemptedCount"],
+            loc["overdueCount"],
+        ) == (n, done, ex, late)
+        assert loc["dueSoonCount"] == due_soon(by_loc[loc["locationId"]])
     cells = {(c["departmentId"], c["moduleId"]): c for c in doc["matrix"]["cells"]}
     assert set(cells) == set(by_cell)
     for key, subset in by_cell.items():

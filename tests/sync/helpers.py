@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import DictRow, dict_row
 
 from tests.fakes.dataset import Dataset, expected_results
 
@@ -84,10 +83,6 @@ def differences(
             if got != want:
                 out.append(f"{key}.{field}: expected {want!r}, got {got!r}")
     return sorted(out)
-
-
-def dict_conn(dsn: str) -> psycopg.Connection[DictRow]:
-    return psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
 
 
 def expected_results_normalised(ds: Dataset) -> dict[str, dict[str, Any]]:

@@ -89,7 +89,7 @@ def test_stop_cuts_a_wait_short() -> None:
         stop.set()
         raise TransientError("HTTP 503")
 
-    with pytest.raises(Stopped):
+    with pytest.raises(Stopped, match="while waiting to retry"):
         retry.call(failing, "thing")
 
 

@@ -275,6 +275,8 @@ def test_the_worker_runs_the_scheduled_sync_and_the_daily_jobs(
     workers: list[WorkerProcess],
     tmp_path: Path,
 ) -> None:
+    # The ledger is one per day for every worker: earlier tests' workers ran today's jobs already.
+    superuser.execute("delete from sync.job_runs where day = current_date")
     worker = start(workers, worker_env, tmp_path, "--once")
 
     assert worker.proc.wait(timeout=120) == 0, worker.text()
@@ -287,19 +289,17 @@ def test_the_worker_runs_the_scheduled_sync_and_the_daily_jobs(
         "schedule",
     )
     assert differences(expected_employees(dataset), employees(superuser, org)) == []
-    jobs = superuser.execute(
-        "select job, ok from sync.job_runs where day = current_date order by job"
-    ).fetchall()
-    installed = superuser.execute(
-        "select to_regprocedure('app.run_daily_jobs(date)') is not null as daily"
-    ).fetchone()
-    assert installed is not None
-    if installed["daily"]:
-        assert {"job": "daily", "ok": True} in [dict(j) for j in jobs]
+    ledger = (
+        "select job, ok, attempts, started_at from sync.job_runs"
+        " where day = current_date and job = 'daily'"
+    )
+    jobs = [dict(j) for j in superuser.execute(ledger).fetchall()]
+    assert [(j["ok"], j["attempts"]) for j in jobs] == [(True, 1)]  # this worker ran it, once
     # Run again: the sync is not due, the jobs already ran today.
     again = start(workers, worker_env, tmp_path, "--once")
     assert again.proc.wait(timeout=60) == 0
     assert len(runs(superuser, org)) == 1
+    assert [dict(j) for j in superuser.execute(ledger).fetchall()] == jobs  # not run again
 
 
 def test_the_worker_retries_a_run_whose_fetch_failed(

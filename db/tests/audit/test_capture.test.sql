@@ -1,7 +1,7 @@
 -- Row triggers of the audit trail (issue 3 item 10, DESIGN §9): every insert, update and delete
 -- on the domain tables, with old/new values, changed fields, actor, organisation and employee.
 begin;
-select plan(31);
+select plan(34);
 
 -- Every table of schema app is audited, except the side effects and derived tables.
 select is(
@@ -167,6 +167,35 @@ select is((select array_agg((l.old_values ->> 'id' = tests.var('solo'), l.new_va
              and (l.old_values ->> 'name' = 'Solo' or l.new_values ->> 'name' = 'Solo')
              and l.changed_fields is distinct from '{code}'),
           array['(t,)', '(,Solo)'], 'a key change writes the old row and the new row whole');
+
+-- Raw source documents are recorded as digests {"md5": ...}: insert, one-row and bulk update.
+insert into app.employees (org_id, email, first_name, last_name, source_record)
+values (tests.var('org')::uuid, 'raw1@capture.example', 'Raw', 'One', '{"zid": "z1"}'),
+       (tests.var('org')::uuid, 'raw2@capture.example', 'Raw', 'Two', '{"zid": "z2"}');
+select is((select array_agg(l.new_values -> 'source_record' order by l.new_values ->> 'email')
+           from audit.log l
+           where l.org_id = tests.var('org')::uuid and l.table_name = 'employees' and l.op = 'INSERT'
+             and l.new_values ->> 'email' in ('raw1@capture.example', 'raw2@capture.example')),
+          array[jsonb_build_object('md5', md5('{"zid": "z1"}'::jsonb::text)),
+                jsonb_build_object('md5', md5('{"zid": "z2"}'::jsonb::text))],
+          'an inserted raw source document is recorded as its digest');
+update app.employees set source_record = '{"zid": "z1", "v": 2}'
+where org_id = tests.var('org')::uuid and email = 'raw1@capture.example';
+select is((select (l.changed_fields, l.old_values, l.new_values)::text from audit.log l
+           where l.org_id = tests.var('org')::uuid and l.table_name = 'employees' and l.op = 'UPDATE'
+             and l.changed_fields = '{source_record}'),
+          (select ('{source_record}'::text[],
+                   jsonb_build_object('source_record', jsonb_build_object('md5', md5('{"zid": "z1"}'::jsonb::text))),
+                   jsonb_build_object('source_record', jsonb_build_object('md5', md5('{"v": 2, "zid": "z1"}'::jsonb::text))))::text),
+          'a one-row update records the old and new documents as digests');
+update app.employees set source_record = source_record || '{"v": 3}'
+where org_id = tests.var('org')::uuid and email in ('raw1@capture.example', 'raw2@capture.example');
+select is((select count(*)::int from audit.log l
+           where l.org_id = tests.var('org')::uuid and l.table_name = 'employees' and l.op = 'UPDATE'
+             and l.changed_fields = '{source_record}'
+             and l.old_values -> 'source_record' ? 'md5' and l.new_values -> 'source_record' ? 'md5'
+             and not (l.new_values -> 'source_record' ? 'zid')),
+          3, 'a bulk update records them as digests too');
 
 -- Named events carry the same actor columns.
 select tests.authenticate_as(tests.var('hr')::uuid);

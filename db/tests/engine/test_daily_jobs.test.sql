@@ -1,7 +1,7 @@
 -- The daily job, run for a given day: overdue, reminders, escalation, certifications, next cycle,
 -- requirement expiry; idempotent (issue 3 items 8 and 11).
 begin;
-select plan(20);
+select plan(21);
 
 do $$ begin perform tests.engine_org('jobs'); end $$;
 -- Ann: HIPAA due today + 7 (grace 7), OSHA due today + 30 (rule: remind 10 days before).
@@ -60,6 +60,8 @@ update app.training_assignments set due_date = current_date - 60
 where id = tests.assignment_of(tests.var('other')::uuid, tests.var('m_osha')::uuid);
 select is((tests.assignment(tests.assignment_of(tests.var('other')::uuid, tests.var('m_osha')::uuid))).status::text,
           'overdue', '(a write still applies the rules)');
+select is((app.run_daily_jobs(current_date + 32) ->> 'overdue_notified')::int, 0,
+          'the daily job tells no inactive employee about an overdue assignment');
 select is(tests.verify_stats_count(), 0, 'verify_stats finds nothing to fix');
 select * from finish();
 rollback;

@@ -2,7 +2,7 @@
 -- what was fetched and merged; a failure notifies the organisation's superadmins; a run left open
 -- by a worker that died is closed as abandoned by the next one.
 begin;
-select plan(16);
+select plan(17);
 
 select tests.set_var('org', tests.create_org('sync-lifecycle')::text);
 select tests.set_var('admin', tests.create_user(tests.var('org')::uuid, 'superadmin')::text);
@@ -22,6 +22,9 @@ select throws_ok($$select sync.start_run('no-such-org', 'employees', 'zenefits')
 
 -- A complete fetch and a merge: completed.
 select sync.record_fetch(tests.var('run')::uuid, 'zenefits', true, '{"pages": 1}');
+select throws_ok(format('select sync.apply_classroom_coursework(%L)', tests.var('run')), '22023',
+                 format('sync run %s has no part ''classroom''', tests.var('run')),
+                 'an employees run has no Classroom part to merge');
 select is((select complete_fetch from app.sync_runs where id = tests.var('run')::uuid), true,
           'a complete fetch is recorded');
 select is(sync.apply_zenefits_people(tests.var('run')::uuid) ->> 'processed', '0', 'an empty merge runs');
