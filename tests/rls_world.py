@@ -320,6 +320,35 @@ def _build_org(conn: psycopg.Connection[Any], slug: str) -> Org:
                 "entity_id": role,
             },
         )
+    for role, emp in org.employees.items():
+        _insert(
+            conn,
+            "app.assignment_exceptions",
+            {
+                "org_id": o,
+                "kind": "overdue_on_arrival",
+                "subject_key": f"world:{role}",
+                "rule": "Due dates are never in the past on the day they are made",
+                "message": f"An assignment of the {role} would have been overdue on arrival.",
+                "resolution_hint": "Confirm the later due date, or exempt.",
+                "employee_id": emp,
+            },
+        )
+    _insert(
+        conn,
+        "app.assignment_exceptions",
+        {
+            "org_id": o,
+            "kind": "unmatched_student",
+            "subject_key": "world:student",
+            "rule": "Classroom results are matched by user id, then e-mail",
+            "message": "A Classroom result matches no employee.",
+            "resolution_hint": "Link the student to an employee.",
+            "resolved_at": "now()",
+            "resolved_by": org.users["hr_admin"],
+            "resolution": "student left the course",
+        },
+    )
     ids["run"] = _new()
     _insert(
         conn,

@@ -108,6 +108,9 @@ EXPECTED: dict[str, dict[str, str]] = {
         view: _cells(SELECT="rows rows rows none rows", **READ_ONLY)
         for view in ("sync_runs", "sync_requests", "compliance_snapshots")
     },
+    # The exception report: staff and viewers the organisation's cases, managers their direct
+    # reports'; raised by the rules, resolved through a function.
+    "assignment_exceptions": _cells(SELECT="rows rows rows none rows", **READ_ONLY),
     # Notifications: each user reads and marks read their own.
     "notifications": _cells(SELECT=ALL, INSERT="42501", UPDATE=ALL, DELETE="42501"),
     # Events: what the reader may read (employees: their own and those addressed to them).

@@ -1,0 +1,51 @@
+-- The organisation's day (DESIGN §5, CONVENTIONS "Time"): every date the rules, jobs, figures,
+-- notifications and exports use is the organisation's local date (organizations.timezone), never
+-- the server's. These are the one place that turns an instant into an organisation's day.
+--
+-- The engine's pinned day: a transaction may set the `app.today` setting (the daily job for the
+-- day it runs for; tests, to run "tomorrow"); app.org_today answers it when set.
+
+-- The organisation's time zone (an IANA name such as America/Detroit).
+create or replace function app.org_timezone(p_org_id uuid) returns text
+language sql stable security definer parallel safe
+set search_path = ''
+as $$
+    select o.timezone from app.organizations o where o.id = p_org_id
+$$;
+comment on function app.org_timezone(uuid) is
+    'The IANA time zone of an organisation (organizations.timezone).';
+
+-- Today for an organisation: the pinned day of the transaction, else its local date now.
+create or replace function app.org_today(p_org_id uuid) returns date
+language sql stable parallel safe
+set search_path = ''
+as $$
+    select coalesce(
+        nullif(pg_catalog.current_setting('app.today', true), '')::date,
+        pg_catalog.timezone(app.org_timezone(p_org_id), pg_catalog.now())::date)
+$$;
+comment on function app.org_today(uuid) is
+    'Today in the organisation''s time zone, or the day pinned by the transaction''s app.today setting (daily jobs, tests).';
+
+-- The organisation's local calendar day of an instant (a completion time, an event).
+create or replace function app.local_date(p_org_id uuid, p_at timestamptz) returns date
+language sql stable parallel safe
+set search_path = ''
+as $$
+    select pg_catalog.timezone(app.org_timezone(p_org_id), p_at)::date
+$$;
+comment on function app.local_date(uuid, timestamptz) is
+    'The organisation''s local date of an instant.';
+
+-- Days overdue, THE definition: whole local days from the due date to the given day, never
+-- negative. Grace decides WHETHER an assignment is overdue; the count starts at the due date.
+create or replace function app.days_overdue(p_due_date date, p_on date) returns integer
+language sql immutable parallel safe
+as $$
+    select greatest(p_on operator(pg_catalog.-) p_due_date, 0)
+$$;
+comment on function app.days_overdue(date, date) is
+    'Days overdue: local days from the due date to the given day (0 before it). One definition for grids, exports, reports and notifications.';
+
+grant execute on function app.org_timezone(uuid), app.org_today(uuid), app.local_date(uuid, timestamptz),
+    app.days_overdue(date, date) to authenticated, sync_worker, web_app, analyst;
