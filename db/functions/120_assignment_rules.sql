@@ -56,9 +56,23 @@ declare
     v_attempt boolean;
     v_passing numeric;
     v_max_attempts integer;
-    v_grace integer := 0;
+    v_grace integer;
     v_past_due boolean;
 begin
+    -- The grace days that govern the assignment: given by the writer, else the department rule's
+    -- for the employee's department, else the module's.
+    if new.grace_days is null then
+        new.grace_days := coalesce(
+            (select r.grace_days
+             from app.employees e
+             join app.department_training_requirements r
+               on r.org_id = e.org_id and r.department_id = e.department_id and r.module_id = new.module_id
+             where e.org_id = new.org_id and e.id = new.employee_id),
+            (select m.grace_period_days from app.training_modules m
+             where m.org_id = new.org_id and m.id = new.module_id));
+    end if;
+    v_grace := coalesce(new.grace_days, 0);
+
     if v_insert then
         v_old_status := 'not_started';
         v_old_attempts := 0;
@@ -122,8 +136,8 @@ begin
     -- The module's rules, only when needed: a result to judge, a completion to flag late, or a due
     -- date in the past (grace is never negative, so a due date from today on is never overdue).
     if v_attempt or new.status = 'completed' or new.score is not null or new.due_date < v_today then
-        select m.passing_score, m.max_attempts, m.grace_period_days
-        into v_passing, v_max_attempts, v_grace
+        select m.passing_score, m.max_attempts
+        into v_passing, v_max_attempts
         from app.training_modules m
         where m.org_id = new.org_id and m.id = new.module_id;
         if not found then
@@ -229,6 +243,7 @@ create or replace trigger assignment_rules_on_update
           or old.score is distinct from new.score
           or old.completion_date is distinct from new.completion_date
           or old.due_date is distinct from new.due_date
+          or old.grace_days is distinct from new.grace_days
           or old.attempts is distinct from new.attempts
           or (new.status in ('not_started', 'in_progress')
               and new.due_date < coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date,

@@ -62,7 +62,7 @@ begin
     where m.org_id = a.org_id and m.id = a.module_id
       and e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
       and a.status in ('not_started', 'in_progress')
-      and a.due_date + m.grace_period_days < p_day;
+      and a.due_date + a.grace_days < p_day;
     get diagnostics v_overdue = row_count;
 
     -- 2. Due-soon reminders.
@@ -99,7 +99,7 @@ begin
     -- 4. Escalations to the manager.
     select pg_catalog.count(app.notify_user(a.org_id, mu.id, 'assignment.escalated',
                pg_catalog.format('%s is %s days overdue on %s', e.full_name,
-                                 p_day - a.due_date - m.grace_period_days, m.name),
+                                 p_day - a.due_date - a.grace_days, m.name),
                pg_catalog.format('%s has not completed %s, due on %s (more than %s days past the grace period).',
                                  e.full_name, m.name, pg_catalog.to_char(a.due_date, 'YYYY-MM-DD'),
                                  o.escalation_days),
@@ -112,7 +112,7 @@ begin
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
     join app.app_users mu on mu.org_id = e.org_id and mu.employee_id = e.manager_id and mu.active
     where a.status = 'overdue'
-      and p_day > a.due_date + m.grace_period_days + o.escalation_days;
+      and p_day > a.due_date + a.grace_days + o.escalation_days;
 
     -- 5. Certifications expiring within 30 days.
     select pg_catalog.count(app.notify_employee(er.org_id, er.employee_id, 'certification.expiring',

@@ -49,3 +49,27 @@ create index assignment_exceptions_employee_idx
 
 alter table app.assignment_exceptions enable row level security;
 alter table app.assignment_exceptions force row level security;
+
+-- Each assignment carries the grace days that govern it: the department rule's for the
+-- employee's department where one requires the module, else the module's. Overdue marking and
+-- lateness read it from the row, so a rule's grace is honoured and history keeps what applied.
+-- days_late: local days between due date + grace and the completion's local date (completed late
+-- only; null otherwise).
+alter table app.training_assignments
+    add column grace_days integer,
+    add column days_late integer,
+    add constraint training_assignments_grace_days_not_negative check (grace_days >= 0),
+    add constraint training_assignments_days_late_positive check (days_late is null or days_late > 0);
+
+alter table app.training_assignments disable trigger user;
+update app.training_assignments a
+set grace_days = coalesce(
+        (select r.grace_days
+         from app.employees e
+         join app.department_training_requirements r
+           on r.org_id = e.org_id and r.department_id = e.department_id and r.module_id = a.module_id
+         where e.org_id = a.org_id and e.id = a.employee_id),
+        (select m.grace_period_days from app.training_modules m
+         where m.org_id = a.org_id and m.id = a.module_id));
+alter table app.training_assignments enable trigger user;
+alter table app.training_assignments alter column grace_days set not null;

@@ -20,7 +20,8 @@ $personal$;
 
 create view api.training_assignments with (security_invoker = true) as
     select a.org_id, a.id, a.employee_id, a.module_id, a.due_date, a.status, a.completion_date,
-           a.score, a.attempts, a.minutes_spent, a.is_required, a.is_late, a.exemption_reason,
+           a.score, a.attempts, a.minutes_spent, a.is_required, a.grace_days, a.is_late,
+           a.days_late, a.exemption_reason,
            a.exempted_by, a.exempted_at, a.classroom_submission_id, a.classroom_grade,
            a.last_synced_at, a.sync_status, a.created_at, a.updated_at
     from app.training_assignments a;
