@@ -206,7 +206,16 @@ Returns the number of rows sealed. Safe to run at any time and from several sess
 -- The newest chain entry of an organisation (after sealing): keep (seq, hash, written_at) outside
 -- the database and pass them to audit.verify_chain later to prove nothing before them changed
 -- and, should a purge remove them, that it did not come before the retention allowed.
-drop function if exists audit.checkpoint(uuid);
+-- (The form without written_at returned another row type: it goes once.)
+do $$
+begin
+    if exists (select from pg_catalog.pg_proc p
+               where p.oid = pg_catalog.to_regprocedure('audit.checkpoint(uuid)')
+                 and not 'written_at' = any (p.proargnames)) then
+        drop function audit.checkpoint(uuid);
+    end if;
+end
+$$;
 create or replace function audit.checkpoint(p_org_id uuid)
 returns table (org_id uuid, seq bigint, hash text, sealed_at timestamptz, written_at timestamptz)
 language plpgsql volatile security definer

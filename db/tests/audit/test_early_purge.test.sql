@@ -7,7 +7,7 @@
 -- replica: not preventable, so it must be found). Rows under test carry synthetic, old
 -- transaction ids (see test_chain.test.sql) and write times relative to now().
 begin;
-select plan(21);
+select plan(22);
 
 create function tests.h5_rows_at(p_org uuid, p_first_tx int, p_ages interval[]) returns bigint
 language sql set search_path = ''
@@ -169,6 +169,9 @@ select ok((select v.detail from audit.verify_chain(tests.var('d')::uuid, (tests.
                                                    p_written_at => (tests.var('d_cp')::jsonb ->> 'written_at')::timestamptz) v
            where v.problem = 'checkpoint_purged_early') like '%with 72 months of retention only rows written before%',
           'the finding names the retention and the time before which rows could go');
+
+select throws_ok(format('select * from audit.verify_chain(%L, p_written_at => now())', tests.var('d')), '22023',
+                 'a checkpoint needs an organisation, a seq and a hash', 'a written_at without its checkpoint is refused');
 
 select * from finish();
 rollback;
