@@ -181,11 +181,15 @@ $$;
 
 -- Close an open run (the caller holds its row); p_error, a run-level error, is recorded first.
 -- Status: completed when every part was fetched completely and merged without a failed record or
--- an error; partial when something was merged but not all; failed when nothing was merged. Then
--- completed_at, staging deleted, event, audit entry, and (failed or partial, when p_notify) a
--- notification to every active superadmin.
+-- an error; partial when something was merged but not all; failed when nothing was merged, and
+-- always when p_abandoned (its worker died: whatever it merged, the run never finished, so nobody
+-- checked that its parts add up). Then completed_at, staging deleted, event, audit entry, and
+-- (failed or partial, when p_notify) a notification to every active superadmin.
 drop function if exists sync.close_run(app.sync_runs, app.sync_run_status, boolean);
-create or replace function sync.close_run(p_run app.sync_runs, p_error text, p_notify boolean)
+drop function if exists sync.close_run(app.sync_runs, text, boolean);
+create or replace function sync.close_run(
+    p_run app.sync_runs, p_error text, p_notify boolean, p_abandoned boolean default false
+)
 returns void
 language plpgsql volatile security definer
 set search_path = ''
@@ -202,6 +206,7 @@ begin
         select * into v_run from app.sync_runs r where r.org_id = v_run.org_id and r.id = v_run.id;
     end if;
     v_status := case
+        when p_abandoned then 'failed'
         when v_run.complete_fetch and v_run.failed_count = 0
              and coalesce((v_run.details ->> 'errors_total')::integer, 0) = 0
              -- every part merged: a merge step is named after its part (zenefits, classroom_*)
@@ -259,6 +264,8 @@ end
 $$;
 
 -- Mark the organisation's open runs as failed: their worker is gone (the caller holds the lock).
+-- Failed even when a step was merged: the merged steps stay (details.merge and the audit trail
+-- say what they did), but the run never finished, so it is not reported as a partial result.
 create or replace function sync.abandon_open_runs(p_org_id uuid) returns integer
 language plpgsql volatile security definer
 set search_path = ''
@@ -275,7 +282,7 @@ begin
     loop
         perform sync.close_run(v_run,
             'abandoned: the worker running it stopped before it finished; '
-            'nothing of it was merged after the last completed step', true);
+            'nothing of it was merged after the last completed step', true, true);
         v_count := v_count + 1;
     end loop;
     return v_count;

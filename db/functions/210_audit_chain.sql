@@ -79,6 +79,64 @@ $$;
 comment on function audit.chain_start(uuid) is
     'The start of an organisation''s chain: its newest retention anchor, else (0, genesis hash).';
 
+-- The retention rule, in one place: on the organisation's local day p_day, audit rows written
+-- before the returned instant (midnight of p_day minus p_months, in the organisation's zone) are
+-- past retention; rows written at or after it must stay.
+create or replace function audit.retention_cutoff(p_day date, p_months integer, p_timezone text)
+returns timestamptz
+language sql stable parallel safe
+set search_path = ''
+as $$ select (p_day::timestamp operator(pg_catalog.-) pg_catalog.make_interval(months => p_months))
+             at time zone p_timezone $$;
+comment on function audit.retention_cutoff(date, integer, text) is
+    'Audit rows written before this instant are past a retention of p_months on local day p_day.';
+
+-- The bytes of a retention anchor that the chain of anchors signs (every column but the two
+-- hashes of that chain, independent of session settings).
+create or replace function audit.anchor_canonical(a audit.chain_anchors) returns bytea
+language sql stable parallel safe
+set search_path = ''
+as $$
+    select pg_catalog.convert_to(pg_catalog.jsonb_build_array(
+        a.org_id, a.seq, a.from_seq, pg_catalog.encode(a.hash, 'hex'), a.log_tx::text, a.log_id,
+        pg_catalog.to_char(a.purged_before at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        pg_catalog.to_char(a.newest_purged_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        a.retention_months, a.rows_purged,
+        pg_catalog.to_char(a.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    )::text, 'UTF8')
+$$;
+comment on function audit.anchor_canonical(audit.chain_anchors) is
+    'The bytes of a retention anchor that its anchor_hash signs (with the previous anchor''s hash).';
+
+-- What a purge at the anchor's time could remove under the retention it recorded: rows written
+-- before this instant. The anchor's time is never taken as later than now (a forged future
+-- created_at would otherwise excuse any purge).
+create or replace function audit.anchor_retention_bound(a audit.chain_anchors) returns timestamptz
+language sql stable
+set search_path = ''
+as $$
+    select audit.retention_cutoff(
+        (least(a.created_at, pg_catalog.now()) at time zone o.timezone)::date,
+        a.retention_months, o.timezone)
+    from app.organizations o where o.id = a.org_id
+$$;
+comment on function audit.anchor_retention_bound(audit.chain_anchors) is
+    'The instant before which the anchor''s purge could remove rows, under the retention it recorded.';
+
+-- Whether the anchor's purge removed a row younger than the retention it recorded. Anchors made
+-- before the newest purged row was recorded are judged by their cutoff; an anchor that cannot be
+-- judged (a value missing) counts as early.
+create or replace function audit.anchor_purged_early(a audit.chain_anchors) returns boolean
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(case when a.newest_purged_at is not null
+                         then a.newest_purged_at >= audit.anchor_retention_bound(a)
+                         else a.purged_before > audit.anchor_retention_bound(a) end, true)
+$$;
+comment on function audit.anchor_purged_early(audit.chain_anchors) is
+    'True when the anchor''s purge removed rows younger than the retention in force when it was made.';
+
 -- Chain the finished, unsealed audit rows of one organisation. Returns how many were sealed.
 create or replace function audit.seal_org(p_org_id uuid) returns bigint
 language plpgsql volatile security definer
@@ -145,10 +203,21 @@ $$Chains the audit rows of finished transactions (one organisation, or all when 
 
 Returns the number of rows sealed. Safe to run at any time and from several sessions at once.$$;
 
--- The newest chain entry of an organisation (after sealing): keep (seq, hash) outside the database
--- and pass them to audit.verify_chain later to prove nothing before them changed.
+-- The newest chain entry of an organisation (after sealing): keep (seq, hash, written_at) outside
+-- the database and pass them to audit.verify_chain later to prove nothing before them changed
+-- and, should a purge remove them, that it did not come before the retention allowed.
+-- (The form without written_at returned another row type: it goes once.)
+do $$
+begin
+    if exists (select from pg_catalog.pg_proc p
+               where p.oid = pg_catalog.to_regprocedure('audit.checkpoint(uuid)')
+                 and not 'written_at' = any (p.proargnames)) then
+        drop function audit.checkpoint(uuid);
+    end if;
+end
+$$;
 create or replace function audit.checkpoint(p_org_id uuid)
-returns table (org_id uuid, seq bigint, hash text, sealed_at timestamptz)
+returns table (org_id uuid, seq bigint, hash text, sealed_at timestamptz, written_at timestamptz)
 language plpgsql volatile security definer
 set search_path = ''
 as $$
@@ -161,22 +230,25 @@ begin
     end if;
     perform audit.seal_org(p_org_id);
     return query
-        select p_org_id, h.seq, pg_catalog.encode(h.hash, 'hex'), h.sealed_at
+        select p_org_id, h.seq, pg_catalog.encode(h.hash, 'hex'), h.sealed_at,
+               (select l.occurred_at from audit.log l where l.org_id = p_org_id and l.id = h.log_id)
         from (
-            select c.seq, c.hash, c.sealed_at from audit.chain c
+            select c.seq, c.hash, c.sealed_at, c.log_id from audit.chain c
             where c.org_id = p_org_id order by c.seq desc limit 1
         ) h
         union all
-        select p_org_id, s.seq, pg_catalog.encode(s.hash, 'hex'), null::timestamptz
+        select p_org_id, s.seq, pg_catalog.encode(s.hash, 'hex'), null::timestamptz, null::timestamptz
         from audit.chain_start(p_org_id) s
         where not exists (select from audit.chain c where c.org_id = p_org_id);
 end
 $$;
 comment on function audit.checkpoint(uuid) is
-$$The head of an organisation's audit chain, sealed first: (seq, hash as hex, sealed_at).
+$$The head of an organisation's audit chain, sealed first: (seq, hash as hex, sealed_at, written_at).
 
 Export it (print, e-mail, ticket, object store with retention lock) and later run
-audit.verify_chain(org, seq, hash) to prove no row up to it was changed, removed or reordered.$$;
+audit.verify_chain(org, seq, hash, p_written_at => written_at) to prove no row up to it was
+changed, removed or reordered, and that no purge removed it before the retention allowed.
+written_at is when the head's audit row was written (null when retention purged the whole chain).$$;
 
 -- Verify one organisation's chain from a start (seq, hash); the problems found, none when intact.
 create or replace function audit.verify_org(p_org_id uuid, p_from_seq bigint, p_from_hash bytea)
@@ -248,14 +320,62 @@ $$;
 comment on function audit.verify_org(uuid, bigint, bytea) is
     'Walks one organisation''s chain after entry p_from_seq (whose hash is p_from_hash); returns the problems.';
 
+-- Verify one organisation's retention anchors: each follows the one before (prev_hash, from_seq),
+-- matches its own hash, and purged only rows older than the retention it recorded.
+create or replace function audit.verify_anchors(p_org_id uuid)
+returns table (org_id uuid, seq bigint, log_id bigint, problem text, detail text)
+language sql stable security definer
+set search_path = ''
+as $$
+    with anchors as (
+        select x as a,
+               pg_catalog.lag(x.seq, 1, 0::bigint) over w as before_seq,
+               pg_catalog.lag(x.anchor_hash, 1, audit.genesis_hash(p_org_id)) over w as before_hash
+        from audit.chain_anchors x
+        where x.org_id = p_org_id
+        window w as (order by x.seq)
+    )
+    select p_org_id, (e.a).seq, (e.a).log_id, v.problem, v.detail
+    from anchors e
+    cross join lateral (values
+        (case when (e.a).prev_hash is distinct from e.before_hash
+                or (e.a).from_seq is distinct from e.before_seq
+                or (e.a).rows_purged is distinct from (e.a).seq - (e.a).from_seq
+              then 'anchor_chain_broken' end,
+         pg_catalog.format('the anchor at entry %s does not follow the anchor at entry %s '
+                           '(it says it purged from entry %s, %s rows)',
+                           (e.a).seq, e.before_seq, coalesce((e.a).from_seq::text, 'unknown'),
+                           (e.a).rows_purged)),
+        (case when (e.a).anchor_hash is distinct from
+                   pg_catalog.sha256((e.a).prev_hash operator(pg_catalog.||) audit.anchor_canonical(e.a))
+              then 'anchor_changed' end,
+         pg_catalog.format('the anchor at entry %s does not match its hash', (e.a).seq)),
+        (case when audit.anchor_purged_early(e.a) then 'purge_before_retention' end,
+         pg_catalog.format('the purge at entry %s (made %s) removed entries %s to %s, the newest written %s; '
+                           'with %s months of retention only rows written before %s could go',
+                           (e.a).seq, (e.a).created_at, coalesce((e.a).from_seq + 1, 1), (e.a).seq,
+                           coalesce((e.a).newest_purged_at::text, 'before ' || (e.a).purged_before::text),
+                           coalesce((e.a).retention_months::text, 'unknown'),
+                           coalesce(audit.anchor_retention_bound(e.a)::text, 'an unknown time')))
+    ) v(problem, detail)
+    where v.problem is not null
+    order by (e.a).seq, v.problem
+$$;
+comment on function audit.verify_anchors(uuid) is
+    'Walks one organisation''s retention anchors; returns anchor_chain_broken, anchor_changed, purge_before_retention.';
+
 -- Seal, then verify the chain of one organisation (or of all); the problems found, none if intact.
 -- With a checkpoint (p_from_seq, p_from_hash as printed by audit.checkpoint) it first proves the
 -- chain still passes through the checkpoint, then verifies the entries after it (incremental:
 -- the entries before were proven by the run that produced the checkpoint) or, with p_full, every
 -- entry from the start, which proves that no row up to the checkpoint changed since it was taken.
+-- A checkpoint that retention purged is satisfied by the anchor that purged it only when that
+-- purge respected the retention: by what the anchor recorded, and by p_written_at (the
+-- checkpoint's written_at), which comes from outside the database and no anchor can overrule.
+drop function if exists audit.verify_chain(uuid, bigint, text, boolean);
 create or replace function audit.verify_chain(
     p_org_id uuid default null, p_from_seq bigint default null, p_from_hash text default null,
-    p_full boolean default false
+    p_full boolean default false, p_written_at timestamptz default null
 ) returns table (org_id uuid, seq bigint, log_id bigint, problem text, detail text)
 language plpgsql volatile security definer
 set search_path = ''
@@ -263,17 +383,21 @@ as $$
 declare
     v_org uuid;
     v_start record;
+    v_anchor audit.chain_anchors;
+    v_bound timestamptz;
     v_from_seq bigint;
     v_from_hash bytea;
     v_entry_hash bytea;
     v_head bigint;
 begin
-    if (p_from_seq is null) <> (p_from_hash is null) or (p_from_seq is not null and p_org_id is null) then
+    if (p_from_seq is null) <> (p_from_hash is null) or (p_from_seq is not null and p_org_id is null)
+       or (p_written_at is not null and p_from_seq is null) then
         raise exception 'a checkpoint needs an organisation, a seq and a hash'
             using errcode = '22023',
-                  detail = pg_catalog.format('org %s, seq %s, hash %s', coalesce(p_org_id::text, 'null'),
-                                             coalesce(p_from_seq::text, 'null'), coalesce(p_from_hash, 'null')),
-                  hint = 'Pass all three as printed by audit.checkpoint(org), or only the organisation.';
+                  detail = pg_catalog.format('org %s, seq %s, hash %s, written_at %s',
+                                             coalesce(p_org_id::text, 'null'), coalesce(p_from_seq::text, 'null'),
+                                             coalesce(p_from_hash, 'null'), coalesce(p_written_at::text, 'null')),
+                  hint = 'Pass all three (and written_at) as printed by audit.checkpoint(org), or only the organisation.';
     end if;
     if p_from_hash is not null and p_from_hash !~ '^[0-9a-fA-F]{64}$' then
         raise exception 'checkpoint hash must be 64 hexadecimal digits'
@@ -298,7 +422,25 @@ begin
         v_from_hash := v_start.hash;
         if p_from_seq is not null then
             select pg_catalog.max(c.seq) into v_head from audit.chain c where c.org_id = v_org;
-            if p_from_seq < v_start.seq then
+            -- The anchor whose purge removed the checkpoint's entry (or ends at it).
+            v_anchor := null;
+            if p_from_seq <= v_start.seq then
+                select a.* into v_anchor from audit.chain_anchors a
+                where a.org_id = v_org and a.seq >= p_from_seq order by a.seq limit 1;
+                v_bound := audit.anchor_retention_bound(v_anchor);
+            end if;
+            if v_anchor.seq is not null
+               and (audit.anchor_purged_early(v_anchor) or coalesce(p_written_at >= v_bound, false)) then
+                return query select v_org, p_from_seq, v_anchor.log_id, 'checkpoint_purged_early',
+                    pg_catalog.format('the checkpoint''s entry %s (written %s) was purged by the anchor at entry %s '
+                                      '(made %s, newest row purged written %s); with %s months of retention '
+                                      'only rows written before %s could go',
+                                      p_from_seq, coalesce(p_written_at::text, 'at an unknown time'),
+                                      v_anchor.seq, v_anchor.created_at,
+                                      coalesce(v_anchor.newest_purged_at::text, 'unknown'),
+                                      coalesce(v_anchor.retention_months::text, 'unknown'),
+                                      coalesce(v_bound::text, 'an unknown time'));
+            elsif p_from_seq < v_start.seq then
                 return query select v_org, p_from_seq, null::bigint, 'checkpoint_purged',
                     pg_catalog.format('entries up to %s were purged by retention; verified from the anchor at %s',
                                       v_start.seq, v_start.seq);
@@ -326,21 +468,25 @@ begin
                 end if;
             end if;
         end if;
+        return query select * from audit.verify_anchors(v_org);
         return query select * from audit.verify_org(v_org, v_from_seq, v_from_hash);
     end loop;
 end
 $$;
-comment on function audit.verify_chain(uuid, bigint, text, boolean) is
+comment on function audit.verify_chain(uuid, bigint, text, boolean, timestamptz) is
 $$Seals, then verifies the audit chain of one organisation (or all); returns the problems found.
 
-No rows means intact. With a checkpoint (seq, hash from audit.checkpoint): proves the chain still
-passes through it, then verifies the entries after it; with p_full => true every entry from the
-start (proving no row up to the checkpoint changed). Problems: row_changed (a row's bytes differ from what was sealed),
-row_missing (a sealed row was removed), order_swapped (entries out of (tx_id, id) order),
-chain_entry_missing (a gap in the chain, or a row in the sealed range that is not chained),
-chain_broken (an entry does not follow the previous hash), and with a checkpoint:
-checkpoint_mismatch, chain_truncated, checkpoint_purged.$$;
+No rows means intact. With a checkpoint (seq, hash, written_at from audit.checkpoint): proves the
+chain still passes through it, then verifies the entries after it; with p_full => true every
+entry from the start (proving no row up to the checkpoint changed). Problems: row_changed (a
+row's bytes differ from what was sealed), row_missing (a sealed row was removed), order_swapped
+(entries out of (tx_id, id) order), chain_entry_missing (a gap in the chain, or a row in the
+sealed range that is not chained), chain_broken (an entry does not follow the previous hash),
+anchor_chain_broken and anchor_changed (a retention anchor removed, inserted or changed),
+purge_before_retention (a purge removed rows younger than the retention), and with a checkpoint:
+checkpoint_mismatch, chain_truncated, checkpoint_purged (harmless: retention removed it in
+time), checkpoint_purged_early (a purge removed it before the retention allowed).$$;
 
 grant usage on schema audit to sync_worker;
 grant execute on function audit.seal(uuid), audit.checkpoint(uuid),
-    audit.verify_chain(uuid, bigint, text, boolean) to sync_worker;
+    audit.verify_chain(uuid, bigint, text, boolean, timestamptz) to sync_worker;

@@ -2,6 +2,7 @@
 
 -- Purge an organisation's audit rows older than p_cutoff, as a prefix of its chain, and record the
 -- hash at the cut as the new anchor so the rest stays verifiable. Returns the chain entries purged.
+-- The anchor refuses a cutoff later than the organisation's retention allows now.
 -- The cut stops at the first chain entry whose row is not older than the cutoff (or is missing),
 -- so an old row chained after a newer one waits for a later run.
 create or replace function audit.purge_expired(p_org_id uuid, p_cutoff timestamptz) returns bigint
@@ -12,7 +13,6 @@ declare
     v_from bigint;
     v_stop bigint;
     v_to bigint;
-    v_last record;
 begin
     perform pg_catalog.pg_advisory_xact_lock(audit.chain_lock_key(p_org_id));
     select s.seq into v_from from audit.chain_start(p_org_id) s;
@@ -31,12 +31,9 @@ begin
     if v_to is null or v_to <= v_from then
         return 0;
     end if;
-    select c.hash, c.log_tx, c.log_id into v_last
-    from audit.chain c where c.org_id = p_org_id and c.seq = v_to;
-    insert into audit.chain_anchors (org_id, seq, hash, log_tx, log_id, purged_before, rows_purged)
-    values (p_org_id, v_to, v_last.hash, v_last.log_tx, v_last.log_id, p_cutoff, v_to - v_from);
-
+    -- The anchor's trigger fills in the rest from the chain (and refuses a cut inside retention).
     perform pg_catalog.set_config('audit.purging', 'on', true);
+    insert into audit.chain_anchors (org_id, seq, purged_before) values (p_org_id, v_to, p_cutoff);
     delete from audit.log l
     using audit.chain c
     where c.org_id = p_org_id and c.seq > v_from and c.seq <= v_to
@@ -74,8 +71,9 @@ comment on function app.event_retention_days() is
     'Days the events outbox keeps an event: setting compliance.event_retention_days, default 30.';
 
 -- The monthly job: seal the audit trail, purge audit rows past each organisation's retention
--- (audit_retention_months, counted back from `day` in the organisation's time zone) and events
--- older than compliance.event_retention_days. Idempotent: a second run the same day purges nothing.
+-- (audit_retention_months, counted back from `day` in the organisation's time zone, never from a
+-- day after the organisation's today) and events older than compliance.event_retention_days.
+-- Idempotent: a second run the same day purges nothing.
 create or replace function app.run_monthly_jobs(day date default current_date) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -104,8 +102,11 @@ begin
     for v_org in select o.id, o.slug, o.timezone, o.audit_retention_months
                  from app.organizations o order by o.id
     loop
-        v_cutoff := (v_day::timestamp - pg_catalog.make_interval(months => v_org.audit_retention_months))
-                    at time zone v_org.timezone;
+        -- A run for a day ahead purges no more than the retention allows on the organisation's
+        -- day now: audit rows age by the clock that wrote them.
+        v_cutoff := audit.retention_cutoff(
+            least(v_day, (pg_catalog.now() at time zone v_org.timezone)::date),
+            v_org.audit_retention_months, v_org.timezone);
         v_purged := audit.purge_expired(v_org.id, v_cutoff);
         if v_purged > 0 then
             v_audit_total := v_audit_total + v_purged;

@@ -207,12 +207,12 @@ select is((select count(*)::int from audit.verify_chain() v where v.org_id = tes
 -- Who may run them: the sync worker (and the owner), not application users.
 select function_privs_are('audit', 'seal', array['uuid'], 'sync_worker', '{EXECUTE}'::text[],
                           'the sync worker may seal');
-select function_privs_are('audit', 'verify_chain', array['uuid', 'bigint', 'text', 'boolean'], 'sync_worker',
+select function_privs_are('audit', 'verify_chain', array['uuid', 'bigint', 'text', 'boolean', 'timestamptz'], 'sync_worker',
                           '{EXECUTE}'::text[], 'the sync worker may verify');
 select function_privs_are('audit', 'checkpoint', array['uuid'], 'sync_worker', '{EXECUTE}'::text[],
                           'the sync worker may take a checkpoint');
 select ok(not has_function_privilege('authenticated', 'audit.seal(uuid)', 'execute')
-          and not has_function_privilege('authenticated', 'audit.verify_chain(uuid, bigint, text, boolean)', 'execute')
+          and not has_function_privilege('authenticated', 'audit.verify_chain(uuid, bigint, text, boolean, timestamptz)', 'execute')
           and not has_function_privilege('authenticated', 'audit.purge_expired(uuid, timestamptz)', 'execute')
           and not has_function_privilege('sync_worker', 'audit.purge_expired(uuid, timestamptz)', 'execute'),
           'application users run none of them; nobody but the monthly job purges');

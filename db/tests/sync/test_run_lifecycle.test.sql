@@ -1,8 +1,9 @@
 -- A run opens with sync.started and an audit entry; it finishes completed, partial or failed by
 -- what was fetched and merged; a failure notifies the organisation's superadmins; a run left open
--- by a worker that died is closed as abandoned by the next one.
+-- by a worker that died is closed as abandoned, and failed, by the next one (even when it had
+-- merged a part: it never finished).
 begin;
-select plan(17);
+select plan(20);
 
 select tests.set_var('org', tests.create_org('sync-lifecycle')::text);
 select tests.set_var('admin', tests.create_user(tests.var('org')::uuid, 'superadmin')::text);
@@ -54,6 +55,21 @@ select ok((select errors::text from app.sync_runs where id = tests.var('dead')::
           'and says it was abandoned');
 select is(sync.finish_run(tests.var('next')::uuid, 'stopped by SIGTERM', true) ->> 'status', 'failed',
           'a stopped run with nothing merged is failed');
+
+-- A worker killed after it merged the Zenefits roster: the run is failed, not partial.
+select tests.set_var('killed', sync.start_run('sync-lifecycle', 'employees', 'zenefits')::text);
+select sync.record_fetch(tests.var('killed')::uuid, 'zenefits', true, '{"pages": 1}');
+select sync.apply_zenefits_people(tests.var('killed')::uuid);
+select sync.unlock_org(tests.var('org')::uuid);
+select tests.set_var('after', sync.start_run('sync-lifecycle', 'employees', 'zenefits')::text);
+select is((select status::text from app.sync_runs where id = tests.var('killed')::uuid), 'failed',
+          'a run abandoned after a merge is failed, as docs/sync.md says');
+select ok((select details -> 'merge' ? 'zenefits' from app.sync_runs where id = tests.var('killed')::uuid),
+          'and still says what its merge did');
+select is((select priority::text from app.notifications
+           where org_id = tests.var('org')::uuid and type = 'sync.failed'
+             and action_url = '/sync_runs?id=eq.' || tests.var('killed')),
+          'high', 'the superadmin is told it failed');
 
 select * from finish();
 rollback;
