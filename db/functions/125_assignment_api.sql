@@ -28,8 +28,7 @@ $$;
 -- employee's records: always on others', on their own only when the organisation enables
 -- hr_self_evidence. False for every other role.
 create or replace function app.admin_may_act_on(p_org_id uuid, p_employee_id uuid) returns boolean
-language sql stable security definer
-set search_path = ''
+language sql stable
 as $$
     select app.current_role_in('superadmin', 'hr_admin')
            and (not app.is_own_employee(p_employee_id)
