@@ -163,7 +163,8 @@ The database's status machine decides the resulting status: past due + grace mak
 completed is final, overdue -> completed is flagged late. Refused transitions answer 409 with the
 assignment, from and to. Rights: HR admins and superadmins any assignment, managers their direct
 reports', everyone but a viewer their own (completion only when the organisation enables
-employee_self_report, or for HR admins on their own record hr_self_evidence): 403 otherwise; 404 for an assignment you cannot read; 400 for another status (exempted: use
+employee_self_report, or for HR admins on their own record hr_self_evidence): 403 otherwise;
+404 for an assignment you cannot read; 400 for another status (exempted: use
 /rpc/exempt_assignment; overdue is set by the database). Returns the assignment.$$;
 grant execute on function api.update_assignment_status(uuid, text, integer) to authenticated;
 

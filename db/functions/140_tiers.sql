@@ -365,14 +365,16 @@ begin
         end if;
         v_kind := 'advancement';
     else
-        perform app.fail('42501', 'only HR admins and superadmins may switch another employee''s tier',
+        perform app.fail('42501',
+            case when app.is_own_employee(v_employee_id) then 'viewers may not switch tiers, not even their own'
+                 else 'only HR admins and superadmins may switch another employee''s tier' end,
             pg_catalog.format('Your role is %s%s; employee %s is %s.',
                               coalesce(app.current_app_role()::text, 'none'),
                               case when app.current_employee_id() is null
                                    then ' with no linked employee record' else '' end,
                               v_employee_id,
                               case when app.is_own_employee(v_employee_id)
-                                   then 'you, and viewers only read' else 'not you' end),
+                                   then 'your own, and viewers only read' else 'not you' end),
             'Ask an HR admin.');
     end if;
     return app.apply_tier_switch(v_org, v_employee_id, v_tier_id, v_kind, reason);
@@ -382,9 +384,9 @@ comment on function api.switch_tier(uuid, uuid, text) is
 $$Moves an employee to another compliance tier, as one transaction.
 
 HR admins and superadmins switch anyone to any tier (kind manual), themselves only when the
-organisation enables hr_self_evidence; everyone else but a viewer (and an HR admin on their own
-record) may advance themselves to the next tier only when eligible (kind advancement; 409 when not
-yet eligible, 403 for any other tier). The new tier's requirements become pending (completed trainings count at
+organisation enables hr_self_evidence. Everyone but a viewer (HR admins and superadmins too, on
+their own record) may advance themselves to the next tier when eligible (kind advancement; 409
+when not yet eligible, 403 for any other tier). The new tier's requirements become pending (completed trainings count at
 once), the old tier's become legacy and inactive, stats are recalculated, the employee is notified
 and the change is audited (tier_change) and kept in /employee_tier_history. 409 when the employee
 is inactive or already in that tier; 404 for an unknown employee or tier.$$;
