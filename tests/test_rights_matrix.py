@@ -17,8 +17,11 @@ caller calls each function on each target:
     other     the stranger of the caller's organisation
     foreign   the stranger of the other organisation
 
-as PostgREST runs a request (one transaction acting as the caller; rolled back). Defaults of
-the organisation: employee_self_report and hr_self_evidence off. Outcomes:
+as PostgREST runs a request (one transaction acting as the caller; rolled back). A function
+whose status argument needs rights of its own is called once per such status (completing an
+assignment; setting a requirement record inactive). The whole matrix runs twice: with the
+organisation's evidence settings employee_self_report and hr_self_evidence off (the default),
+then on. Outcomes:
 
     ok        the call returned and did what it was asked to the target
     none      the call returned and changed nothing (mark_notifications_read of others' ids)
@@ -28,7 +31,7 @@ the organisation: employee_self_report and hr_self_evidence off. Outcomes:
 
 A refusal must name the problem (message and detail). The expectations are README's permission
 table, written out below function by function; a VOLATILE api function without one FAILS the
-test. The run prints ``Rights matrix: N cells, M mismatches``.
+test. The run prints ``Rights matrix: N cells (...), M mismatches``.
 """
 
 from __future__ import annotations
@@ -227,38 +230,87 @@ def _admin_only(caller: Caller, target: str, own: str = "ok") -> str:
     return own if target == "own" else "ok"
 
 
-def expected(function: str, caller: Caller, target: str) -> str:
-    if function in ("update_assignment_status", "update_requirement_status"):
+@dataclass(frozen=True)
+class Settings:
+    """The organisation's evidence settings for one pass of the matrix."""
+
+    employee_self_report: bool
+    hr_self_evidence: bool
+
+    @property
+    def label(self) -> str:
+        return (
+            f"employee_self_report {'on' if self.employee_self_report else 'off'}, "
+            f"hr_self_evidence {'on' if self.hr_self_evidence else 'off'}"
+        )
+
+
+SETTINGS = (Settings(False, False), Settings(True, True))
+
+#: The operations of a function that need rights of their own (its status argument).
+VARIANTS = {
+    "update_assignment_status": ("", "/completed"),
+    "update_requirement_status": ("", "/inactive"),
+}
+
+
+def operations(functions: list[str]) -> list[str]:
+    return [f + v for f in functions for v in VARIANTS.get(f, ("",))]
+
+
+def _own_result(caller: Caller, settings: Settings) -> str:
+    """A completion or score on one's own assignment: evidence about oneself needs another
+    person unless the organisation lets employees self-report (everyone but viewers) or HR
+    admins act on their own evidence."""
+    if caller.role == "viewer":
+        return "42501"
+    if settings.employee_self_report or (caller.role in ADMINS and settings.hr_self_evidence):
+        return "ok"
+    return "42501"
+
+
+def expected(operation: str, caller: Caller, target: str, settings: Settings) -> str:
+    own_admin = "ok" if settings.hr_self_evidence else "42501"
+    if operation in ("update_assignment_status", "update_requirement_status"):
         # progress: the employee (own; every role but viewer), their manager, HR
         rule = _own_record_rule(caller, target, admin="ok", manager_report="ok")
         return "ok" if target == "own" and rule == "42501" and caller.role != "viewer" else rule
-    if function == "record_assignment_result":
-        # a result on one's own assignment needs employee_self_report (off): evidence about
-        # oneself needs another person, for HR admins too (hr_self_evidence off)
-        return _own_record_rule(caller, target, admin="ok", manager_report="ok")
-    if function in ("exempt_assignment", "unexempt_assignment"):
-        # HR admins and superadmins, never on their own assignment (hr_self_evidence off)
-        return _admin_only(caller, target, own="42501")
-    if function == "submit_requirement":
+    if operation in ("record_assignment_result", "update_assignment_status/completed"):
+        rule = _own_record_rule(caller, target, admin="ok", manager_report="ok")
+        return _own_result(caller, settings) if target == "own" and rule == "42501" else rule
+    if operation in ("exempt_assignment", "unexempt_assignment"):
+        # HR admins and superadmins; on their own assignment only with hr_self_evidence
+        return _admin_only(caller, target, own=own_admin)
+    if operation == "update_requirement_status/inactive":
+        # HR admins and superadmins (their own record only with hr_self_evidence); the record
+        # is looked up first, so an employee asking for someone else's gets 404
+        if target == "foreign" or (caller.role == "employee" and target != "own"):
+            return "PT404"
+        if caller.role not in ADMINS:
+            return "42501"
+        return own_admin if target == "own" else "ok"
+    if operation == "submit_requirement":
         # one's own record only, every role but viewer
         if target == "foreign" or (caller.role == "employee" and target != "own"):
             return "PT404"
         return "ok" if target == "own" and caller.role != "viewer" else "42501"
-    if function == "review_requirement":
+    if operation == "review_requirement":
         # HR admins, superadmins, the employee's manager; never one's own submission
         return _own_record_rule(caller, target, admin="ok", manager_report="ok")
-    if function == "switch_tier":
-        # HR admins and superadmins switch others by hand; everyone but a viewer (HR admins too,
-        # on their own record) may only advance themselves when eligible: 409, not yet
+    if operation == "switch_tier":
+        # HR admins and superadmins switch others by hand (themselves with hr_self_evidence);
+        # everyone else but a viewer may only advance themselves when eligible: 409, not yet
         rule = _own_record_rule(caller, target, admin="ok", manager_report="42501")
+        if target == "own" and caller.role in ADMINS and settings.hr_self_evidence:
+            return "ok"
         return "PT409" if target == "own" and caller.role != "viewer" else rule
-    if function in ("deactivate_employee", "recalculate_employee"):
+    if operation in ("deactivate_employee", "recalculate_employee"):
         return _admin_only(caller, target)
-    if function == "request_sync":
+    if operation == "request_sync":
         return "ok" if caller.role in (*ADMINS, "manager") else "42501"
-    if function == "mark_notifications_read":
+    if operation == "mark_notifications_read":
         return "ok" if target == "own" else "none"
-    raise KeyError(function)
+    raise KeyError(operation)
 
 
 # -- the calls ------------------------------------------------------------------------------
@@ -284,10 +336,11 @@ def _is(field: str, *values: Any) -> Callable[[Any], bool]:
 
 
 def make_call(
-    function: str, world: RightsWorld, org: RightsOrg, caller: Caller, target: str
+    operation: str, world: RightsWorld, org: RightsOrg, caller: Caller, target: str
 ) -> Call | None:
-    """The call of ``function`` by ``caller`` on ``target``; None where the target does not
+    """The call of ``operation`` by ``caller`` on ``target``; None where the target does not
     exist for that caller (own and report of a login without an employee record)."""
+    function, _, variant = operation.partition("/")
     if function == "request_sync":
         return Call(_call("request_sync", type="employees"), _is("type", "employees", "full"))
     if function == "mark_notifications_read":
@@ -319,9 +372,10 @@ def make_call(
         )
 
     if function == "update_assignment_status":
+        status = variant or "in_progress"
         return Call(
-            _call(function, assignment_id=rec[(employee, "open")], status="in_progress"),
-            about(_is("status", "in_progress")),
+            _call(function, assignment_id=rec[(employee, "open")], status=status),
+            about(_is("status", status)),
         )
     if function == "record_assignment_result":
         return Call(
@@ -339,9 +393,10 @@ def make_call(
             about(_is("status", "not_started", "overdue")),
         )
     if function == "update_requirement_status":
+        status = variant or "in_progress"
         return Call(
-            _call(function, requirement_id=rec[(employee, "document")], status="in_progress"),
-            about(_is("status", "in_progress")),
+            _call(function, requirement_id=rec[(employee, "document")], status=status),
+            about(_is("status", status)),
         )
     if function == "submit_requirement":
         return Call(
@@ -383,8 +438,9 @@ def writing_functions(conn: psycopg.Connection[Any]) -> list[str]:
 @dataclass
 class Cell:
     org: str
+    settings: Settings
     caller: Caller
-    function: str
+    operation: str
     target: str
     expected: str
     got: str = ""
@@ -396,17 +452,18 @@ class Cell:
 
     def describe(self) -> str:
         return (
-            f"{self.org}/{self.caller.key:<12} api.{self.function}({self.target}): "
-            f"expected {self.expected}, got {self.got}"
+            f"{self.org}/{self.caller.key:<12} api.{self.operation}({self.target})"
+            f" [{self.settings.label}]: expected {self.expected}, got {self.got}"
             + (f" ({self.detail})" if self.detail else "")
         )
 
 
 def run_cell(api: ApiHarness, world: RightsWorld, org: RightsOrg, cell: Cell) -> None:
-    call = make_call(cell.function, world, org, cell.caller, cell.target)
+    call = make_call(cell.operation, world, org, cell.caller, cell.target)
     assert call is not None
+    function = cell.operation.partition("/")[0]
     rows, _, error = run_as(
-        api, org.users[cell.caller.key], call.statement, "POST", f"/rpc/{cell.function}"
+        api, org.users[cell.caller.key], call.statement, "POST", f"/rpc/{function}"
     )
     if error is not None:
         cell.got = error.sqlstate
@@ -432,11 +489,11 @@ def test_every_writing_function_has_stated_expectations(rights_dsn: str) -> None
     with psycopg.connect(rights_dsn, row_factory=dict_row) as conn:
         functions = writing_functions(conn)
     missing = []
-    for function in functions:
+    for operation in operations(functions):
         try:
-            expected(function, CALLERS[0], "other")
+            expected(operation, CALLERS[0], "other", SETTINGS[0])
         except KeyError:
-            missing.append(function)
+            missing.append(operation)
     assert functions, "no VOLATILE api function found"
     assert not missing, (
         "every VOLATILE api function needs its rights written out in tests/test_rights_matrix.py "
@@ -450,31 +507,43 @@ def test_rights_matrix(
     rights_dsn: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with psycopg.connect(rights_dsn, row_factory=dict_row) as conn:
-        functions = writing_functions(conn)
-    cells: list[Cell] = []
-    for org in (rights_world.a, rights_world.b):
-        for function in functions:
-            for caller in CALLERS:
-                for target in TARGETS:
-                    if function == "request_sync" and target != "other":
-                        continue  # no target: once per caller
-                    if make_call(function, rights_world, org, caller, target) is None:
-                        continue
-                    cell = Cell(
-                        org.org.slug[-1],
-                        caller,
-                        function,
-                        target,
-                        expected(function, caller, target),
-                    )
-                    run_cell(rights_api, rights_world, org, cell)
-                    cells.append(cell)
+    with psycopg.connect(rights_dsn, autocommit=True, row_factory=dict_row) as owner:
+        functions = writing_functions(owner)
+        cells: list[Cell] = []
+        for settings in SETTINGS:
+            owner.execute(
+                "update app.organizations set employee_self_report = %s, hr_self_evidence = %s"
+                " where id = any(%s)",
+                [
+                    settings.employee_self_report,
+                    settings.hr_self_evidence,
+                    [rights_world.a.org.id, rights_world.b.org.id],
+                ],
+            )
+            for org in (rights_world.a, rights_world.b):
+                for operation in operations(functions):
+                    for caller in CALLERS:
+                        for target in TARGETS:
+                            if operation == "request_sync" and target != "other":
+                                continue  # no target: once per caller
+                            if make_call(operation, rights_world, org, caller, target) is None:
+                                continue
+                            cell = Cell(
+                                org.org.slug[-1],
+                                settings,
+                                caller,
+                                operation,
+                                target,
+                                expected(operation, caller, target, settings),
+                            )
+                            run_cell(rights_api, rights_world, org, cell)
+                            cells.append(cell)
     mismatches = [c for c in cells if c.mismatch]
     refusals = sum(1 for c in cells if c.expected in ("42501", "PT404", "PT409"))
     line = (
-        f"Rights matrix: {len(cells)} cells ({len(functions)} functions x {len(CALLERS)} callers"
-        f" x own/report/other/foreign, {refusals} refusals), {len(mismatches)} mismatches"
+        f"Rights matrix: {len(cells)} cells ({len(operations(functions))} operations of"
+        f" {len(functions)} functions x {len(CALLERS)} callers x own/report/other/foreign x"
+        f" {len(SETTINGS)} settings, {refusals} refusals), {len(mismatches)} mismatches"
     )
     _report(line, capsys)
     assert not mismatches, "\n".join([line, *("mismatch: " + c.describe() for c in mismatches)])
