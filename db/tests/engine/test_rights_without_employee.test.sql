@@ -4,7 +4,7 @@
 -- no direct reports (not even the employees who have no manager); a viewer only reads, even
 -- with an employee record of their own.
 begin;
-select plan(26);
+select plan(28);
 
 do $$ begin perform tests.engine_org('nullrights'); end $$;
 do $$ begin perform tests.set_var('att', tests.record_of(tests.var('emp')::uuid, tests.var('r_attest')::uuid)::text); end $$;
@@ -61,7 +61,11 @@ select throws_ok($$select api.submit_requirement(tests.var('other_att')::uuid, '
                  'it submits for nobody');
 select throws_ok($$select api.switch_tier(tests.var('other')::uuid, tests.var('silver')::uuid, 'x')$$, '42501', null,
                  'it switches nobody''s tier');
+select is((select count(*) from api.audit_log), 0::bigint,
+          'and reads no one''s audit trail (managers read their own and their reports'')');
 select tests.clear_authentication();
+select isnt((select count(*) from audit.log where org_id = tests.var('org')::uuid), 0::bigint,
+            'setup: the organisation has an audit trail');
 select is((tests.record(tests.var('other_att')::uuid)).status::text, 'submitted', 'bob''s record is unchanged');
 select is((tests.record(tests.var('att')::uuid)).status::text, 'pending', 'ann''s record is unchanged');
 select is((tests.assignment(tests.var('other_osha')::uuid)).status::text, 'not_started', 'bob''s assignment is unchanged');
