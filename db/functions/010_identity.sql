@@ -69,9 +69,30 @@ as $$
     select coalesce(pg_catalog.array_agg(e.id), '{}')
     from app.employees e
     where e.org_id = app.current_org_id()
+      and app.current_employee_id() is not null   -- no linked employee: no direct reports
       and e.manager_id = app.current_employee_id()
 $$;
 comment on function app.direct_report_ids() is 'The employees whose manager is the signed-in user''s employee.';
+
+-- Rights checks compare a record's employee with the caller's, which is null for a user with no
+-- linked employee record (viewers, service logins, many admins). These two answer false, never
+-- null, so a refusing `if not (...)` cannot fall through on a null comparison.
+create or replace function app.is_own_employee(p_employee_id uuid) returns boolean
+language sql stable
+as $$
+    select coalesce(p_employee_id operator(pg_catalog.=) app.current_employee_id(), false)
+$$;
+comment on function app.is_own_employee(uuid) is
+    'Whether the employee is the signed-in user''s own record (false when either is null).';
+
+create or replace function app.is_direct_report(p_employee_id uuid) returns boolean
+language sql stable
+as $$
+    select coalesce(app.current_app_role() operator(pg_catalog.=) 'manager'::app.app_role
+                    and p_employee_id operator(pg_catalog.=) any (app.direct_report_ids()), false)
+$$;
+comment on function app.is_direct_report(uuid) is
+    'Whether the signed-in user is a manager and the employee reports to them (false without a linked employee).';
 
 create or replace function app.current_role_in(variadic roles app.app_role[]) returns boolean
 language sql stable
@@ -122,5 +143,6 @@ comment on function app.pre_request() is 'PostgREST pre-request hook: refuses un
 grant execute on function app.jwt_claims(), app.current_user_id(), app.current_identity(),
     app.current_org_id(),
     app.current_app_role(), app.current_employee_id(), app.direct_report_ids(),
-    app.current_role_in(app.app_role[]) to authenticated, web_app;
+    app.current_role_in(app.app_role[]), app.is_own_employee(uuid), app.is_direct_report(uuid)
+    to authenticated, web_app;
 grant execute on function app.pre_request() to anon, authenticated;

@@ -3,11 +3,18 @@
 -- (120_assignment_rules.sql), the same for every writer.
 --
 -- Who may record progress or completion on an assignment:
---   superadmin, hr_admin: any assignment of the organisation;
---   manager: their direct reports' (and their own, as an employee);
---   anyone with an employee record: their own, but not completion or a score unless the
---   organisation enables employee_self_report;
---   viewer: none. Exempt / un-exempt: hr_admin and superadmin only.
+--   superadmin, hr_admin: any assignment of the organisation (their own: see below);
+--   manager: their direct reports' (none without a linked employee record);
+--   every role but viewer, with a linked employee record: their own, but not completion or a
+--   score unless the organisation enables employee_self_report;
+--   viewer: none (a read-only role, even with an employee record).
+-- Exempt / un-exempt: hr_admin and superadmin only.
+--
+-- Evidence about oneself needs another person (HIPAA), as no one reviews their own submission:
+-- an HR admin's or superadmin's powers over evidence (exempting, un-exempting, recording
+-- results, inactivating or reopening requirement records, switching a tier by hand) do not
+-- reach their own employee record unless the organisation enables hr_self_evidence. On their
+-- own record they act as an employee.
 
 -- The assignment as the api shows it.
 create or replace function app.assignment_json(p_row app.training_assignments) returns jsonb
@@ -17,42 +24,77 @@ as $$
     select pg_catalog.to_jsonb(p_row) - 'classroom_submission' - 'sync_errors'
 $$;
 
+-- Whether the signed-in HR admin or superadmin may use their powers over evidence on this
+-- employee's records: always on others', on their own only when the organisation enables
+-- hr_self_evidence. False for every other role.
+create or replace function app.admin_may_act_on(p_org_id uuid, p_employee_id uuid) returns boolean
+language sql stable
+as $$
+    select app.current_role_in('superadmin', 'hr_admin')
+           and (not app.is_own_employee(p_employee_id)
+                or coalesce((select o.hr_self_evidence from app.organizations o
+                             where o.id operator(pg_catalog.=) p_org_id), false))
+$$;
+comment on function app.admin_may_act_on(uuid, uuid) is
+    'Whether the caller is an HR admin or superadmin who may act on this employee''s evidence (own only with hr_self_evidence).';
+
+-- The refusal of an HR admin or superadmin acting on their own evidence.
+create or replace function app.refuse_self_evidence(p_action text) returns void
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+    perform app.fail('42501',
+        pg_catalog.format('you may not %s: evidence about yourself needs another person', p_action),
+        'The record is your own, and your organisation does not let HR admins and superadmins act on '
+        'their own evidence (hr_self_evidence is off).',
+        'Ask another HR admin or a superadmin to do it; a superadmin may enable hr_self_evidence '
+        'on /organizations.');
+end
+$$;
+
 -- Find an assignment of the caller's organisation that the caller may change, locked.
--- p_action: 'progress' (status other than completed), 'complete' (completion or a score).
+-- p_action: 'progress' (status other than completed), 'complete' (completion or a score),
+-- 'exempt' (exempt or un-exempt; the callers have checked the role).
 create or replace function app.assignment_for_write(p_assignment_id uuid, p_action text)
 returns app.training_assignments
 language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
-    v_org uuid;
-    v_role app.app_role;
-    v_self uuid;
+    v_role app.app_role := app.current_app_role();
     v_row app.training_assignments;
+    v_own boolean;
     v_self_report boolean;
 begin
-    -- The caller, in one look-up (the identity helpers would each read app_users again).
-    select u.org_id, u.app_role, u.employee_id into v_org, v_role, v_self
-    from app.app_users u where u.id = app.current_user_id() and u.active;
     select * into v_row from app.training_assignments a
-    where a.org_id = v_org and a.id = p_assignment_id
+    where a.org_id = app.current_org_id() and a.id = p_assignment_id
     for update;
-    if v_row.id is null or (v_role = 'employee' and v_row.employee_id is distinct from v_self) then
+    v_own := app.is_own_employee(v_row.employee_id);
+    if v_row.id is null or (v_role = 'employee' and not v_own) then
         perform app.fail('PT404', pg_catalog.format('assignment %s not found', p_assignment_id),
             pg_catalog.format('No assignment with id %s that you may read.', p_assignment_id),
             'Check the id; list assignments at /training_assignments.');
     end if;
-    if v_role in ('superadmin', 'hr_admin') then
+    if app.admin_may_act_on(v_row.org_id, v_row.employee_id) then
         return v_row;
     end if;
-    if v_role = 'manager' and v_row.employee_id = any (app.direct_report_ids()) then
+    if p_action = 'exempt' and v_own then
+        perform app.refuse_self_evidence(
+            pg_catalog.format('exempt or un-exempt your own assignment %s', p_assignment_id));
+    end if;
+    if p_action <> 'exempt' and app.is_direct_report(v_row.employee_id) then
         return v_row;
     end if;
-    if v_role <> 'viewer' and v_row.employee_id = v_self then
+    if p_action <> 'exempt' and v_own and v_role is distinct from 'viewer' then
         if p_action = 'complete' then
             select o.employee_self_report into v_self_report
-            from app.organizations o where o.id = v_org;
-            if not v_self_report then
+            from app.organizations o where o.id = v_row.org_id;
+            if v_self_report is distinct from true and app.current_role_in('superadmin', 'hr_admin') then
+                perform app.refuse_self_evidence(pg_catalog.format(
+                    'record the completion or score of your own assignment %s', p_assignment_id));
+            end if;
+            if v_self_report is distinct from true then
                 perform app.fail('42501',
                     pg_catalog.format('you may not record the completion or score of your own assignment %s',
                                       p_assignment_id),
@@ -64,9 +106,14 @@ begin
     end if;
     perform app.fail('42501',
         pg_catalog.format('you may not change assignment %s', p_assignment_id),
-        pg_catalog.format('Your role is %s; the assignment belongs to employee %s, who is not your direct report.',
-                          coalesce(v_role::text, 'none'), v_row.employee_id),
-        'Managers change their direct reports'' assignments; HR admins anyone''s.');
+        pg_catalog.format('Your role is %s%s; the assignment belongs to employee %s, who is %s.',
+                          coalesce(v_role::text, 'none'),
+                          case when app.current_employee_id() is null
+                               then ' with no linked employee record' else '' end,
+                          v_row.employee_id,
+                          case when v_own then 'you' else 'not your direct report' end),
+        case when v_role = 'viewer' then 'Viewers only read; ask the employee''s manager or HR.'
+             else 'Managers change their direct reports'' assignments; HR admins anyone''s.' end);
     return null;
 end
 $$;
@@ -115,8 +162,9 @@ $$Moves an assignment to not_started, in_progress or completed, optionally addin
 The database's status machine decides the resulting status: past due + grace makes it overdue,
 completed is final, overdue -> completed is flagged late. Refused transitions answer 409 with the
 assignment, from and to. Rights: HR admins and superadmins any assignment, managers their direct
-reports', employees their own (completion only when the organisation enables self-report): 403
-otherwise; 404 for an assignment you cannot read; 400 for another status (exempted: use
+reports', everyone but a viewer their own (completion only when the organisation enables
+employee_self_report, or for HR admins on their own record hr_self_evidence): 403 otherwise;
+404 for an assignment you cannot read; 400 for another status (exempted: use
 /rpc/exempt_assignment; overdue is set by the database). Returns the assignment.$$;
 grant execute on function api.update_assignment_status(uuid, text, integer) to authenticated;
 
@@ -179,8 +227,8 @@ $$Records the result of an attempt: score (0-100), when it was finished, minutes
 A score at or above the module's passing score completes the assignment (late when it was overdue);
 a lower one counts an attempt and leaves it in progress (or overdue). Attempts beyond the module's
 max_attempts are refused (409), as is a result for a completed or exempted assignment. Rights as for
-/rpc/update_assignment_status; an employee records their own result only when the organisation
-enables self-report (403). Returns the assignment with passed, passing_score and attempts_left.$$;
+/rpc/update_assignment_status; a result on your own assignment only when the organisation enables
+employee_self_report (or, for HR admins and superadmins, hr_self_evidence): 403 otherwise. Returns the assignment with passed, passing_score and attempts_left.$$;
 grant execute on function api.record_assignment_result(uuid, numeric, timestamptz, integer) to authenticated;
 
 create or replace function api.exempt_assignment(assignment_id uuid, reason text) returns jsonb
@@ -202,7 +250,7 @@ begin
         perform app.fail('22023', pg_catalog.format('exempting assignment %s needs a reason', v_id),
             'The reason was empty.', 'Say why the employee is exempt.');
     end if;
-    v_row := app.assignment_for_write(v_id, 'progress');
+    v_row := app.assignment_for_write(v_id, 'exempt');
     if v_row.status = 'exempted' then
         perform app.fail('PT409', pg_catalog.format('assignment %s is already exempted', v_id),
             pg_catalog.format('Assignment %s was exempted on %s: %s', v_id, v_row.exempted_at,
@@ -221,7 +269,8 @@ $$;
 comment on function api.exempt_assignment(uuid, text) is
 $$Exempts an assignment, with a reason (HR admins and superadmins; 403 otherwise).
 
-An exempted assignment counts neither as done nor as missing in the compliance rate. 409 when it is
+Not your own assignment (403: evidence about yourself needs another person) unless the
+organisation enables hr_self_evidence. An exempted assignment counts neither as done nor as missing in the compliance rate. 409 when it is
 completed or already exempted; 400 without a reason; 404 for an unknown assignment.$$;
 grant execute on function api.exempt_assignment(uuid, text) to authenticated;
 
@@ -245,7 +294,7 @@ begin
         perform app.fail('22023', pg_catalog.format('un-exempting assignment %s needs a reason', v_id),
             'The reason was empty.', 'Say why the exemption ends.');
     end if;
-    v_row := app.assignment_for_write(v_id, 'progress');
+    v_row := app.assignment_for_write(v_id, 'exempt');
     if v_row.status <> 'exempted' then
         perform app.fail('PT409', pg_catalog.format('assignment %s is not exempted', v_id),
             pg_catalog.format('Assignment %s is %s.', v_id, v_row.status),
@@ -266,6 +315,6 @@ $$;
 comment on function api.unexempt_assignment(uuid, text) is
 $$Ends an exemption, with a reason (HR admins and superadmins; 403 otherwise).
 
-The assignment goes back to not_started (overdue at once when its due date and grace have passed).
+Not on your own assignment unless the organisation enables hr_self_evidence (403). The assignment goes back to not_started (overdue at once when its due date and grace have passed).
 409 when it is not exempted; 400 without a reason; 404 for an unknown assignment.$$;
 grant execute on function api.unexempt_assignment(uuid, text) to authenticated;

@@ -2,11 +2,13 @@
 -- §6; issue 3 item 3). The status machine is the trigger's (130_requirement_rules.sql); these
 -- check who may do what, then write.
 --
---   update_requirement_status: the employee (own), their manager, HR admins and superadmins move
---     a record pending -> in_progress or revision_required -> in_progress; HR admins and
---     superadmins may also set inactive, or bring an inactive record back to pending.
---   submit_requirement: your own record only, with evidence (a JSON object; "url" becomes
---     evidence_url); a requirement without review_required is approved at once.
+--   update_requirement_status: the employee (own: every role but viewer with a linked employee
+--     record), their manager, HR admins and superadmins move a record pending -> in_progress or
+--     revision_required -> in_progress; HR admins and superadmins may also set inactive, or bring
+--     an inactive record back to pending (on their own records only with hr_self_evidence:
+--     125_assignment_api.sql, "evidence about oneself").
+--   submit_requirement: your own record only (every role but viewer), with evidence (a JSON
+--     object; "url" becomes evidence_url); a requirement without review_required is approved at once.
 --   review_requirement: hr_admin, superadmin, or the employee's manager; never your own record.
 
 create or replace function app.employee_requirement_json(p_row app.employee_requirements)
@@ -37,7 +39,7 @@ begin
         for update;
     end if;
     if v_row.id is null
-       or (app.current_app_role() = 'employee' and v_row.employee_id is distinct from v_self) then
+       or (app.current_role_in('employee') and not app.is_own_employee(v_row.employee_id)) then
         perform app.fail('PT404', pg_catalog.format('requirement record %s not found', p_id),
             pg_catalog.format('No requirement record (or requirement of yours) with id %s that you may read.', p_id),
             'Check the id; list records at /employee_requirements.');
@@ -101,20 +103,29 @@ begin
     end if;
     v_status := v_text::app.requirement_status;
     v_row := app.employee_requirement_for(update_requirement_status.requirement_id);
-    if v_status in ('inactive', 'pending') and not v_admin then
-        perform app.fail('42501',
-            pg_catalog.format('only HR admins and superadmins may set requirement record %s %s', v_row.id, v_status),
-            pg_catalog.format('Your role is %s.', coalesce(app.current_app_role()::text, 'none')),
-            'Ask an HR admin.');
-    end if;
-    if not (v_admin
-            or v_row.employee_id = app.current_employee_id()
-            or (app.current_role_in('manager') and v_row.employee_id = any (app.direct_report_ids()))) then
+    if v_status in ('inactive', 'pending') then
+        if not v_admin then
+            perform app.fail('42501',
+                pg_catalog.format('only HR admins and superadmins may set requirement record %s %s', v_row.id, v_status),
+                pg_catalog.format('Your role is %s.', coalesce(app.current_app_role()::text, 'none')),
+                'Ask an HR admin.');
+        end if;
+        if not app.admin_may_act_on(v_row.org_id, v_row.employee_id) then
+            perform app.refuse_self_evidence(
+                pg_catalog.format('set your own requirement record %s %s', v_row.id, v_status));
+        end if;
+    elsif not (v_admin
+               or app.is_direct_report(v_row.employee_id)
+               or (app.is_own_employee(v_row.employee_id) and not app.current_role_in('viewer'))) then
         perform app.fail('42501',
             pg_catalog.format('you may not change requirement record %s', v_row.id),
-            pg_catalog.format('Your role is %s; the record belongs to employee %s.',
-                              coalesce(app.current_app_role()::text, 'none'), v_row.employee_id),
-            'Employees change their own records, managers their direct reports''.');
+            pg_catalog.format('Your role is %s%s; the record belongs to employee %s, who is neither you nor your direct report.',
+                              coalesce(app.current_app_role()::text, 'none'),
+                              case when app.current_employee_id() is null
+                                   then ' with no linked employee record' else '' end,
+                              v_row.employee_id),
+            case when app.current_role_in('viewer') then 'Viewers only read; ask the employee''s manager or HR.'
+                 else 'Employees change their own records, managers their direct reports''.' end);
     end if;
     if v_row.status = v_status then
         return app.employee_requirement_json(v_row);   -- nothing to change
@@ -136,7 +147,9 @@ $$Moves a requirement record: in_progress (you, your manager, HR), inactive or b
 requirement_id is the record's id, or for your own records the requirement's id. The requirement
 status machine decides: 409 for a refused transition (naming record, from and to). Submitting and
 reviewing have their own functions (/rpc/submit_requirement, /rpc/review_requirement): 400 for those
-statuses here. 403 without the right, 404 for a record you cannot read. Returns the record.$$;
+statuses here. 403 without the right (viewers never; HR admins set their own records inactive or
+pending only when the organisation enables hr_self_evidence), 404 for a record you cannot read.
+Returns the record.$$;
 grant execute on function api.update_requirement_status(uuid, text) to authenticated;
 
 create or replace function api.submit_requirement(requirement_id uuid, evidence jsonb) returns jsonb
@@ -162,10 +175,18 @@ begin
             'evidence.url must start with http:// or https://.', 'Send a link to the document.');
     end if;
     v_row := app.employee_requirement_for(submit_requirement.requirement_id);
-    if v_row.employee_id is distinct from app.current_employee_id() then
+    if app.current_role_in('viewer') then
+        perform app.fail('42501',
+            pg_catalog.format('viewers may not submit requirements (record %s)', v_row.id),
+            'Your role is viewer, which only reads.', 'Ask a superadmin for a role that may submit.');
+    end if;
+    if not app.is_own_employee(v_row.employee_id) then
         perform app.fail('42501',
             pg_catalog.format('you may only submit your own requirements, not record %s', v_row.id),
-            pg_catalog.format('Record %s belongs to employee %s.', v_row.id, v_row.employee_id),
+            pg_catalog.format('Record %s belongs to employee %s; %s.', v_row.id, v_row.employee_id,
+                              case when app.current_employee_id() is null
+                                   then 'your login has no linked employee record'
+                                   else pg_catalog.format('yours is %s', app.current_employee_id()) end),
             'The employee submits their own evidence.');
     end if;
     select * into v_req from app.compliance_requirements cr
@@ -208,8 +229,9 @@ $$Submits evidence for one of your own requirement records (by record id or requ
 evidence is a JSON object; its "url" (http/https) is kept as evidence_url. The record must be
 pending, in_progress or revision_required (409 otherwise); training requirements are approved by
 the database when the module is completed (409). Requirements that need no review are approved at
-once; the others notify the reviewers (your manager and the HR admins). 403 for someone else's
-record, 400 for missing or malformed evidence. Returns the record.$$;
+once; the others notify the reviewers (your manager and the HR admins). Every role but viewer
+submits for its own linked employee record; 403 for someone else's record, for viewers and for a
+login without an employee record; 400 for missing or malformed evidence. Returns the record.$$;
 grant execute on function api.submit_requirement(uuid, jsonb) to authenticated;
 
 create or replace function api.review_requirement(id uuid, decision text, comments text default null)
@@ -236,13 +258,12 @@ begin
             'comments was empty.', 'Tell the employee what to change or why it is rejected.');
     end if;
     v_row := app.employee_requirement_for(review_requirement.id);
-    if v_row.employee_id = app.current_employee_id() then
+    if app.is_own_employee(v_row.employee_id) then
         perform app.fail('42501',
             pg_catalog.format('you cannot review your own submission (record %s)', v_row.id),
             'The record belongs to you.', 'Another reviewer (your manager or an HR admin) must review it.');
     end if;
-    if not (app.current_role_in('superadmin', 'hr_admin')
-            or (app.current_role_in('manager') and v_row.employee_id = any (app.direct_report_ids()))) then
+    if not (app.current_role_in('superadmin', 'hr_admin') or app.is_direct_report(v_row.employee_id)) then
         perform app.fail('42501',
             pg_catalog.format('you may not review requirement record %s', v_row.id),
             pg_catalog.format('Your role is %s; reviewers are HR admins, superadmins and the employee''s manager.',

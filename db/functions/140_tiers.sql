@@ -289,7 +289,7 @@ declare
     v_employee_id uuid := check_tier_advancement.employee_id;
 begin
     if not exists (select from app.employees e where e.org_id = v_org and e.id = v_employee_id)
-       or (app.current_app_role() = 'employee' and v_employee_id is distinct from app.current_employee_id()) then
+       or (app.current_role_in('employee') and not app.is_own_employee(v_employee_id)) then
         perform app.fail('PT404', pg_catalog.format('employee %s not found', v_employee_id),
             pg_catalog.format('No employee with id %s that you may read.', v_employee_id),
             'Employees may check only themselves.');
@@ -322,7 +322,7 @@ declare
 begin
     select * into v_employee from app.employees e where e.org_id = v_org and e.id = v_employee_id;
     if v_employee.id is null
-       or (app.current_app_role() = 'employee' and v_employee_id is distinct from app.current_employee_id()) then
+       or (app.current_role_in('employee') and not app.is_own_employee(v_employee_id)) then
         perform app.fail('PT404', pg_catalog.format('employee %s not found', v_employee_id),
             pg_catalog.format('No employee with id %s that you may read.', v_employee_id),
             'Check the id; list employees at /employees.');
@@ -339,14 +339,21 @@ begin
             'Reactivate the employee first.');
     end if;
 
-    if app.current_role_in('superadmin', 'hr_admin') then
+    -- HR admins and superadmins switch anyone (themselves only with hr_self_evidence: evidence
+    -- about oneself needs another person, 125_assignment_api.sql); everyone but a viewer may
+    -- advance themselves to the next tier when eligible.
+    if app.admin_may_act_on(v_org, v_employee_id) then
         v_kind := 'manual';
-    elsif v_employee_id = app.current_employee_id() then
+    elsif app.is_own_employee(v_employee_id) and not app.current_role_in('viewer') then
         v_check := app.tier_eligibility(v_org, v_employee_id);
         if (v_check -> 'nextTier' ->> 'id') is distinct from v_tier_id::text then
             perform app.fail('42501', 'you may only advance yourself to the next tier',
-                pg_catalog.format('Requested tier %s; your next tier is %s.', v_tier_id,
-                                  coalesce(v_check -> 'nextTier' ->> 'name', 'none (highest tier)')),
+                pg_catalog.format('Requested tier %s; your next tier is %s.%s', v_tier_id,
+                                  coalesce(v_check -> 'nextTier' ->> 'name', 'none (highest tier)'),
+                                  case when app.current_role_in('superadmin', 'hr_admin')
+                                       then ' Evidence about yourself needs another person: HR admins switch'
+                                            ' their own tier by hand only when the organisation enables'
+                                            ' hr_self_evidence.' else '' end),
                 'Ask an HR admin for any other tier change.');
         end if;
         if not (v_check ->> 'eligible')::boolean then
@@ -358,9 +365,16 @@ begin
         end if;
         v_kind := 'advancement';
     else
-        perform app.fail('42501', 'only HR admins and superadmins may switch another employee''s tier',
-            pg_catalog.format('Your role is %s; employee %s is not you.',
-                              coalesce(app.current_app_role()::text, 'none'), v_employee_id),
+        perform app.fail('42501',
+            case when app.is_own_employee(v_employee_id) then 'viewers may not switch tiers, not even their own'
+                 else 'only HR admins and superadmins may switch another employee''s tier' end,
+            pg_catalog.format('Your role is %s%s; employee %s is %s.',
+                              coalesce(app.current_app_role()::text, 'none'),
+                              case when app.current_employee_id() is null
+                                   then ' with no linked employee record' else '' end,
+                              v_employee_id,
+                              case when app.is_own_employee(v_employee_id)
+                                   then 'your own, and viewers only read' else 'not you' end),
             'Ask an HR admin.');
     end if;
     return app.apply_tier_switch(v_org, v_employee_id, v_tier_id, v_kind, reason);
@@ -369,9 +383,10 @@ $$;
 comment on function api.switch_tier(uuid, uuid, text) is
 $$Moves an employee to another compliance tier, as one transaction.
 
-HR admins and superadmins switch anyone to any tier (kind manual); an employee may advance
-themselves to the next tier only when eligible (kind advancement; 409 when not yet eligible,
-403 for any other tier). The new tier's requirements become pending (completed trainings count at
+HR admins and superadmins switch anyone to any tier (kind manual), themselves only when the
+organisation enables hr_self_evidence. Everyone but a viewer (HR admins and superadmins too, on
+their own record) may advance themselves to the next tier when eligible (kind advancement; 409
+when not yet eligible, 403 for any other tier). The new tier's requirements become pending (completed trainings count at
 once), the old tier's become legacy and inactive, stats are recalculated, the employee is notified
 and the change is audited (tier_change) and kept in /employee_tier_history. 409 when the employee
 is inactive or already in that tier; 404 for an unknown employee or tier.$$;

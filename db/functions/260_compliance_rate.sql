@@ -25,6 +25,35 @@ comment on function app.employee_training_counts(uuid, uuid) is
     'One employee''s required assignments by status and their own compliance rate (RLS applies).';
 grant execute on function app.employee_training_counts(uuid, uuid) to authenticated;
 
+-- A department or location filter names one of the caller's organisation, or the figure would
+-- be an answer about nothing (rate 100.00, target met): PT404 otherwise. Used by every figure
+-- that takes these filters (api.compliance_rate, api.compliance_report).
+create or replace function app.check_department_location(p_org_id uuid, p_department uuid, p_location uuid)
+returns void
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+    if p_department is not null
+       and not exists (select from app.departments d where d.org_id = p_org_id and d.id = p_department) then
+        raise exception 'department % not found', p_department
+            using errcode = 'PT404',
+                  detail = pg_catalog.format('No department with id %s in your organisation.', p_department),
+                  hint = 'List departments at /departments.';
+    end if;
+    if p_location is not null
+       and not exists (select from app.locations l where l.org_id = p_org_id and l.id = p_location) then
+        raise exception 'location % not found', p_location
+            using errcode = 'PT404',
+                  detail = pg_catalog.format('No location with id %s in your organisation.', p_location),
+                  hint = 'List locations at /locations.';
+    end if;
+end
+$$;
+comment on function app.check_department_location(uuid, uuid, uuid) is
+    'Raises PT404 when the department or location filter is not one of the organisation''s.';
+grant execute on function app.check_department_location(uuid, uuid, uuid) to authenticated;
+
 create or replace function api.compliance_rate(department uuid default null, location uuid default null)
 returns numeric
 language plpgsql stable
@@ -36,6 +65,7 @@ declare
     v_location uuid := compliance_rate.location;
     v_rate numeric;
 begin
+    perform app.check_department_location(v_org, v_department, v_location);
     if app.current_app_role() = 'employee' then
         -- An employee's figure is their own (DESIGN §6: own only).
         select c.compliance_rate into v_rate
@@ -45,20 +75,6 @@ begin
           and (v_department is null or e.department_id = v_department)
           and (v_location is null or e.location_id = v_location);
         return coalesce(v_rate, 100.00);
-    end if;
-    if v_department is not null
-       and not exists (select from app.departments d where d.org_id = v_org and d.id = v_department) then
-        raise exception 'department % not found', v_department
-            using errcode = 'PT404',
-                  detail = pg_catalog.format('No department with id %s in your organisation.', v_department),
-                  hint = 'List departments at /departments.';
-    end if;
-    if v_location is not null
-       and not exists (select from app.locations l where l.org_id = v_org and l.id = v_location) then
-        raise exception 'location % not found', v_location
-            using errcode = 'PT404',
-                  detail = pg_catalog.format('No location with id %s in your organisation.', v_location),
-                  hint = 'List locations at /locations.';
     end if;
     select app.compliance_rate_of(pg_catalog.sum(c.completed_count)::bigint,
                                   pg_catalog.sum(c.required_count)::bigint,

@@ -36,6 +36,8 @@ begin
         raise exception 'only a signed-in, active user has a compliance report'
             using errcode = '42501', hint = 'Sign in again.';
     end if;
+    perform app.check_department_location(v_org.id, compliance_report.department_id,
+                                          compliance_report.location_id);
 
     with scope as (
         select x.*, app.counts_toward_compliance(x.is_required, x.employee_status) as counts
@@ -142,7 +144,8 @@ It summarises the rows of compliance_export that match the filters (department, 
 status, due dates from/to), counting as compliance does: required assignments of active
 employees; rate = completed ÷ (counted − exempted) × 100, 100.00 when none. A department's
 target is the highest completion target of its rules in effect (95.00 when it has none);
-locations and the organisation are measured against 95.00. overdue lists at most overdue_limit
+locations and the organisation are measured against 95.00. A department or location that is not
+in your organisation answers 404 (as /rpc/compliance_rate does). overdue lists at most overdue_limit
 assignments (overdue_total counts them all). trend is the organisation-wide daily snapshot rate
 of the last year.$$;
 grant execute on function api.compliance_report(uuid, uuid, app.assignment_status, date, date, integer)
