@@ -1,8 +1,10 @@
 """The Litestar application: ``create_app(settings)``.
 
 Start-up opens the pool (role web_app), checks who it logged in as, starts the LISTEN
-connection, the relay and the presence announcer; shutdown closes every WebSocket (1001) and
-then the rest. Requests are logged one line each, without tokens or secrets.
+connection, the relay and the presence announcer. On a stop uvicorn closes every WebSocket
+(1012) and waits at most WEB_STOP_TIMEOUT_SECONDS for them; shutdown then ends whatever
+connection is left (1001) and closes the rest. Requests are logged one line each, without
+tokens or secrets.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ def uvicorn_config(settings: object, app: object) -> object:
         access_log=False,  # web.access logs each request, with secrets masked
         log_config=None,
         lifespan="on",
+        # A stop waits this long for connections to close, then cuts off the rest (a client that
+        # reads nothing keeps its connection open for ever), and the app shuts down.
+        timeout_graceful_shutdown=settings.web_stop_timeout_seconds,
         server_header=False,
         proxy_headers=False,
     )

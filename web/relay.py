@@ -38,9 +38,9 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -50,9 +50,11 @@ from psycopg.types.json import Jsonb
 from web.db import AsyncPool
 from web.wsserver import FrameWriter, text_frame
 
-__all__ = ["Client", "CloseCodes", "Listener", "Message", "Presence", "Relay"]
+__all__ = ["INTERNAL_ERROR", "Client", "CloseCodes", "Listener", "Message", "Presence", "Relay"]
 
 log = logging.getLogger("web.relay")
+
+_T = TypeVar("_T")
 
 CHANNEL = "compliance_events"
 #: Readers per app.web_relay_events call (a round of more clients makes several calls).
@@ -71,11 +73,21 @@ class CloseCodes:
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is shutting down
     UNSUPPORTED = 1003  # a binary message
+    INVALID_PAYLOAD = 1007  # a message nested deeper than web.ws.MAX_MESSAGE_DEPTH
     POLICY = 1008  # flooding: too many messages
     TOO_BIG = 1009  # a message larger than WEB_WS_MAX_MESSAGE_BYTES (closed by the server stack)
-    INTERNAL = 1011
+    INTERNAL = 1011  # the server failed while serving this connection (alone)
     TRY_AGAIN = 1013  # resync_required: the client fell behind, or its resume point is gone
     UNAUTHORIZED = 4401  # the user was deactivated or removed while connected
+
+
+#: What a connection is told before it is closed with 1011 (the server failed serving it).
+INTERNAL_ERROR: dict[str, Any] = {
+    "type": "error",
+    "code": "INTERNAL_SERVER_ERROR",
+    "message": "the server failed while serving this connection; reconnect and resume from the"
+    " last event id you received",
+}
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -409,38 +421,14 @@ class Relay:
         round, all the staff of an organisation typically share one.
         """
         conn = await self._connection(0)
-        served = [(c, c.generation) for c in live]
-        members = sorted({(c.user_text, c.org_text) for c in live})
-        after_tx, after_id = self.position or (0, 0)
-        # One statement, one snapshot: the users' check and the events agree. Users and
-        # audiences travel as text: the relay only compares them.
-        cur = await conn.execute(
-            "select h.xmin, h.xmax, h.gone, a.id, a.tx_id::text, a.body,"
-            "       pg_catalog.array_to_string(a.audience, ',')"
-            " from (select pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text"
-            "              as xmin,"
-            "          pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text"
-            "              as xmax,"
-            # the users no longer active in the organisation their connections belong to
-            "          (select pg_catalog.string_agg(m.user_id::text, ',')"
-            "           from rows from (pg_catalog.unnest(%(users)s::uuid[]),"
-            "                           pg_catalog.unnest(%(orgs)s::uuid[])) as m(user_id, org_id)"
-            "           left join app.web_relay_users(%(users)s::uuid[]) u"
-            "                  on u.user_id = m.user_id and u.org_id = m.org_id"
-            "           where u.user_id is null) as gone) h"
-            " left join lateral app.event_audience("
-            "         %(tx)s::text::xid8, %(id)s, %(rows)s, %(users)s::uuid[])"
-            "     with ordinality as a(org_id, id, tx_id, body, audience, o) on true"
-            " order by a.o",
-            {
-                "users": "{" + ",".join(user for user, _org in members) + "}",
-                "orgs": "{" + ",".join(org for _user, org in members) + "}",
-                "tx": str(after_tx),
-                "id": after_id,
-                "rows": self.batch_rows,
-            },
-        )
-        rows = await cur.fetchall()
+        generations = {c.key: c.generation for c in live}
+        after = self.position or (0, 0)
+
+        async def read(clients: list[Client]) -> list[tuple[Any, ...]]:
+            return await self._audience(conn, clients, after)
+
+        live, rows = await self._isolate(conn, live, read)
+        served = [(c, generations[c.key]) for c in live]
         self.fanout_reads += 1
         xmin, xmax, gone = rows[0][0], rows[0][1], rows[0][2]
         gone_users = set(gone.split(",")) if gone else set()
@@ -488,12 +476,52 @@ class Relay:
                 last_pos[1],
             )
             for c in clients:
-                if c.push(message):
-                    c.cursor = last_pos[1]
-                    c.through = last_pos
+                try:
+                    if c.push(message):
+                        c.cursor = last_pos[1]
+                        c.through = last_pos
+                except Exception:
+                    self._reader_failed(c, "handing it events failed", exc_info=True)
         if len(events) >= self.batch_rows:
             self.wake()  # more are waiting
         return int(xmin), int(xmax)
+
+    async def _audience(
+        self, conn: AsyncConnection[Any], live: list[Client], after: Position
+    ) -> list[tuple[Any, ...]]:
+        """The shared read: the round's horizon, the users of ``live`` no longer active, and
+        the next events after ``after`` with each one's audience among those users."""
+        members = sorted({(c.user_text, c.org_text) for c in live})
+        after_tx, after_id = after
+        # One statement, one snapshot: the users' check and the events agree. Users and
+        # audiences travel as text: the relay only compares them.
+        cur = await conn.execute(
+            "select h.xmin, h.xmax, h.gone, a.id, a.tx_id::text, a.body,"
+            "       pg_catalog.array_to_string(a.audience, ',')"
+            " from (select pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text"
+            "              as xmin,"
+            "          pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text"
+            "              as xmax,"
+            # the users no longer active in the organisation their connections belong to
+            "          (select pg_catalog.string_agg(m.user_id::text, ',')"
+            "           from rows from (pg_catalog.unnest(%(users)s::uuid[]),"
+            "                           pg_catalog.unnest(%(orgs)s::uuid[])) as m(user_id, org_id)"
+            "           left join app.web_relay_users(%(users)s::uuid[]) u"
+            "                  on u.user_id = m.user_id and u.org_id = m.org_id"
+            "           where u.user_id is null) as gone) h"
+            " left join lateral app.event_audience("
+            "         %(tx)s::text::xid8, %(id)s, %(rows)s, %(users)s::uuid[])"
+            "     with ordinality as a(org_id, id, tx_id, body, audience, o) on true"
+            " order by a.o",
+            {
+                "users": "{" + ",".join(user for user, _org in members) + "}",
+                "orgs": "{" + ",".join(org for _user, org in members) + "}",
+                "tx": str(after_tx),
+                "id": after_id,
+                "rows": self.batch_rows,
+            },
+        )
+        return await cur.fetchall()
 
     async def _lane(
         self, index: int, parts: list[list[Client]], now: float
@@ -505,16 +533,25 @@ class Relay:
         self, conn: AsyncConnection[Any], part: list[Client], now: float
     ) -> tuple[int, int]:
         generations = {c.key: c.generation for c in part}
-        readers = [{"key": c.key, "claims": c.claims, "after_id": c.cursor} for c in part]
-        cur = await conn.execute(
-            "select kind, reader, event_id, body, error_code, error_message, tx_id"
-            " from app.web_relay_events(%s, %s)",
-            [Jsonb(readers), self.batch_rows],
-        )
+
+        async def read(readers: list[Client]) -> list[tuple[Any, ...]]:
+            cur = await conn.execute(
+                "select kind, reader, event_id, body, error_code, error_message, tx_id"
+                " from app.web_relay_events(%s, %s)",
+                [
+                    Jsonb(
+                        [{"key": c.key, "claims": c.claims, "after_id": c.cursor} for c in readers]
+                    ),
+                    self.batch_rows,
+                ],
+            )
+            return await cur.fetchall()
+
+        part, rows = await self._isolate(conn, part, read)
         horizon = (0, 0)
         results: dict[str, RoundResult] = {}
         bodies: dict[int, str] = {}
-        for kind, reader, event_id, body, error_code, error_message, tx_id in await cur.fetchall():
+        for kind, reader, event_id, body, error_code, error_message, tx_id in rows:
             if kind == "horizon":
                 h = json.loads(body)
                 horizon = (int(h["xmin"]), int(h["xmax"]))
@@ -534,8 +571,72 @@ class Relay:
         for c in part:
             if c.generation != generations[c.key] or c.ending is not None:
                 continue  # resumed (or ended) while the round ran: its results are stale
-            self._deliver(c, results.get(c.key), bodies)
+            try:
+                self._deliver(c, results.get(c.key), bodies)
+            except Exception:
+                self._reader_failed(c, "handing it events failed", exc_info=True)
         return horizon
+
+    # -- one reader's failure is that reader's ---------------------------------------------------
+
+    async def _isolate(
+        self,
+        conn: AsyncConnection[Any],
+        readers: list[Client],
+        read: Callable[[list[Client]], Awaitable[_T]],
+    ) -> tuple[list[Client], _T]:
+        """``read(readers)``, and the readers it served. When that statement fails on a sound
+        connection, the readers whose own read fails are ended (1011) and the others are read
+        without them. The failure is the round's (it is raised) when it is no reader's: a read
+        for no reader fails too, or no reader fails alone, or every one does."""
+        try:
+            return readers, await read(readers)
+        except psycopg.Error as exc:
+            if conn.broken or conn.closed:
+                raise  # the database is gone: everyone's problem
+            error = exc
+        await read([])
+        culprits = await self._culprits(conn, readers, read, error)
+        if not culprits or (len(culprits) == len(readers) > 1):
+            raise error
+        for c, failure in culprits:
+            self._reader_failed(c, f"{failure.sqlstate or type(failure).__name__}: {failure}")
+        failed = {c.key for c, _exc in culprits}
+        rest = [c for c in readers if c.key not in failed]
+        return rest, await read(rest)
+
+    async def _culprits(
+        self,
+        conn: AsyncConnection[Any],
+        readers: list[Client],
+        read: Callable[[list[Client]], Awaitable[Any]],
+        error: psycopg.Error,
+    ) -> list[tuple[Client, psycopg.Error]]:
+        """The readers whose read fails on its own, given that ``read(readers)`` failed with
+        ``error``: halving, about 2·log2(n) reads for each of them."""
+        if len(readers) == 1:
+            return [(readers[0], error)]
+        culprits: list[tuple[Client, psycopg.Error]] = []
+        middle = len(readers) // 2
+        for half in (readers[:middle], readers[middle:]):
+            try:
+                await read(half)
+            except psycopg.Error as exc:
+                if conn.broken or conn.closed:
+                    raise
+                culprits += await self._culprits(conn, half, read, exc)
+        return culprits
+
+    def _reader_failed(self, c: Client, why: str, *, exc_info: bool = False) -> None:
+        """Serving ``c`` failed: it alone is closed (1011), the round goes on for the others."""
+        log.warning(
+            "relay: serving connection %s of user %s failed (%s); closing it (1011)",
+            c.key,
+            c.user_id,
+            why.splitlines()[0] if why else "?",
+            exc_info=exc_info,
+        )
+        c.end(CloseCodes.INTERNAL, "internal error", INTERNAL_ERROR)
 
     def _deliver(self, c: Client, result: RoundResult | None, bodies: dict[int, str]) -> None:
         if result is None:
@@ -560,12 +661,7 @@ class Relay:
                     {"type": "error", "code": "UNAUTHORIZED", "message": message},
                 )
             else:
-                log.warning("relay: reading for connection %s failed: %s %s", c.key, code, message)
-                c.end(
-                    CloseCodes.INTERNAL,
-                    "internal error",
-                    {"type": "error", "code": "INTERNAL_SERVER_ERROR", "message": "read failed"},
-                )
+                self._reader_failed(c, f"{code}: {message}")
             return
         if result.head is not None:
             c.cursor = result.head

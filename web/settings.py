@@ -105,6 +105,12 @@ class WebSettings(Settings):
     web_listener_heartbeat_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="the LISTEN connection is checked this often"
     )
+    web_stop_timeout_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=600,
+        description="on SIGTERM, seconds connections get to close before they are cut off",
+    )
     web_log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("web_database_url", mode="before")

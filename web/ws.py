@@ -9,6 +9,11 @@ Then the server says ``welcome``; the client may send ``{"type": "resume", "last
 (within WEB_WS_RESUME_WAIT_SECONDS for a gapless start, or at any time to rewind); without it the
 stream starts at the newest event (``ready`` tells its id). Events come in batches
 ``{"type": "events", "last_event_id": N, "events": [...]}``; keep ``last_event_id`` to resume.
+
+Whatever a client sends, and whatever fails while serving it, is that connection's problem: a
+value that does not fit where it lands is refused with an ``error`` message, a message nested
+deeper than MAX_MESSAGE_DEPTH is refused before it is parsed (1007), and an exception in any of
+the connection's loops ends that connection with 1011 and frees its slot.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 from litestar import Request, get, websocket
@@ -34,13 +41,39 @@ from web.auth import (
 )
 from web.db import acting_as
 from web.errors import WebError, envelope, from_api_error
-from web.relay import Client, CloseCodes, Message, dumps
+from web.relay import INTERNAL_ERROR, Client, CloseCodes, Message, dumps
 from web.state import AppState
 from web.wsserver import frame_writer, text_frame
 
 __all__ = ["presence_handler", "ws_handler"]
 
 log = logging.getLogger("web.ws")
+
+#: The largest event id a client may resume after: app.events ids are bigints.
+MAX_EVENT_ID = 2**63 - 1
+#: Client messages are flat objects; deeper nesting is refused before json (which recurses once
+#: per level) sees it.
+MAX_MESSAGE_DEPTH = 8
+
+#: JSON strings, an unterminated last one included (brackets inside them do not nest).
+_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"?', re.S)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def nesting_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text``, found without parsing it."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKETS.sub("", _JSON_STRINGS.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
 
 
 class TokenBucket:
@@ -160,6 +193,17 @@ async def _receive_loop(state: AppState, socket: WebSocket[Any, Any, Any], clien
 
 
 def _handle_message(state: AppState, client: Client, text: str) -> None:
+    if nesting_depth(text) > MAX_MESSAGE_DEPTH:
+        client.end(
+            CloseCodes.INVALID_PAYLOAD,
+            "message nested too deep",
+            _error(
+                "VALIDATION_ERROR",
+                f"message nested deeper than {MAX_MESSAGE_DEPTH} levels; send"
+                ' {"type": "resume", "last_event_id": N} or {"type": "ping"}',
+            ),
+        )
+        return
     try:
         data = json.loads(text)
     except ValueError:
@@ -169,15 +213,17 @@ def _handle_message(state: AppState, client: Client, text: str) -> None:
         client.push(Message(dumps({"type": "pong"})))
     elif kind == "resume":
         last = data.get("last_event_id") if isinstance(data, dict) else None
-        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+        if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last <= MAX_EVENT_ID:
+            shown = json.dumps(last)
             client.push(
                 Message(
                     dumps(
-                        {
-                            "type": "error",
-                            "code": "VALIDATION_ERROR",
-                            "message": "resume needs last_event_id, a whole number >= 0",
-                        }
+                        _error(
+                            "VALIDATION_ERROR",
+                            "resume needs last_event_id, a whole number from 0 to"
+                            f" {MAX_EVENT_ID} (an event id); got"
+                            f" {shown if len(shown) <= 40 else shown[:37] + '...'}",
+                        )
                     )
                 )
             )
@@ -189,15 +235,25 @@ def _handle_message(state: AppState, client: Client, text: str) -> None:
         client.push(
             Message(
                 dumps(
-                    {
-                        "type": "error",
-                        "code": "VALIDATION_ERROR",
-                        "message": 'unknown message; send {"type": "resume", "last_event_id": N}'
+                    _error(
+                        "VALIDATION_ERROR",
+                        'unknown message; send {"type": "resume", "last_event_id": N}'
                         ' or {"type": "ping"}',
-                    }
+                    )
                 )
             )
         )
+
+
+async def _guarded(client: Client, loop: Coroutine[Any, Any, None]) -> None:
+    """Runs one of a connection's loops: whatever it raises ends that connection alone."""
+    try:
+        await loop
+    except (WebSocketDisconnect, OSError):  # the socket is gone (uvicorn: ClientDisconnected)
+        client.end(-1, "client closed", None)
+    except Exception:
+        log.exception("websocket %s of user %s failed", client.key, client.user_id)
+        client.end(CloseCodes.INTERNAL, "internal error", INTERNAL_ERROR)
 
 
 async def _send_loop(state: AppState, socket: WebSocket[Any, Any, Any], client: Client) -> None:
@@ -286,8 +342,8 @@ async def ws_handler(socket: WebSocket[Any, Any, Any]) -> None:
         )
     )
     tasks = [
-        asyncio.create_task(_receive_loop(state, socket, client)),
-        asyncio.create_task(_send_loop(state, socket, client)),
+        asyncio.create_task(_guarded(client, _receive_loop(state, socket, client))),
+        asyncio.create_task(_guarded(client, _send_loop(state, socket, client))),
     ]
     joined = False
     try:
@@ -301,6 +357,9 @@ async def ws_handler(socket: WebSocket[Any, Any, Any]) -> None:
             presence.join(client)
             joined = True
             await client.done.wait()
+    except Exception:
+        log.exception("websocket %s of user %s failed", client.key, client.user_id)
+        client.end(CloseCodes.INTERNAL, "internal error", INTERNAL_ERROR)
     finally:
         for task in tasks:
             task.cancel()

@@ -16,7 +16,8 @@
 -- The role and the request settings are put back (role none = the web_app login, claims empty)
 -- before the call returns, and they are transaction-local anyway; each reader runs in its own
 -- subtransaction, so one reader's error (an unknown or purged event id: PT410, a deactivated
--- user: PT403) is reported for that reader alone.
+-- user: PT403, an after_id that is no bigint: 22003/22P02, claims that are no object: 22023) is
+-- reported for that reader alone.
 
 -- The body of each given event (org_id, id), as api.events shows it. Only web_app may call it,
 -- and app.web_relay_events passes only the events row-level security just gave some reader.
@@ -49,6 +50,9 @@ set search_path = ''
 as $$
 declare
     r record;
+    v_key text;
+    v_after_id bigint;
+    v_claims jsonb;
     v_ids bigint[];
     v_orgs uuid[];
     v_txs xid8[];
@@ -79,12 +83,21 @@ begin
     perform pg_catalog.set_config('role', 'authenticated', true);
     perform pg_catalog.set_config('request.method', 'GET', true);
     perform pg_catalog.set_config('request.path', '/ws', true);
+    -- Each reader's values are read inside its own subtransaction: one that does not fit its
+    -- type (an after_id beyond bigint, claims that are not an object) is that reader's error.
     for r in
-        select x.key, x.claims, x.after_id
-        from pg_catalog.jsonb_to_recordset(p_readers) as x(key text, claims jsonb, after_id bigint)
+        select x.reader from pg_catalog.jsonb_array_elements(p_readers) as x(reader)
     loop
+        v_key := r.reader ->> 'key';
         begin
-            perform pg_catalog.set_config('request.jwt.claims', coalesce(r.claims, '{}')::text, true);
+            v_after_id := (r.reader ->> 'after_id')::bigint;
+            v_claims := coalesce(nullif(r.reader -> 'claims', 'null'::jsonb), '{}'::jsonb);
+            if pg_catalog.jsonb_typeof(v_claims) <> 'object' then
+                raise exception 'the claims of reader % are not a JSON object', v_key
+                    using errcode = '22023',
+                          detail = pg_catalog.format('claims: %s', pg_catalog.left(v_claims::text, 100));
+            end if;
+            perform pg_catalog.set_config('request.jwt.claims', v_claims::text, true);
             -- As for every request: refuses unknown and inactive users, and caches the user's
             -- organisation, role and employee for the policies of the reads below.
             perform app.pre_request();
@@ -92,7 +105,7 @@ begin
                 raise exception 'the reader is not a signed-in, active user'
                     using errcode = 'PT401';
             end if;
-            if r.after_id is null then
+            if v_after_id is null then
                 -- A new connection starts after the newest event the reader can already take,
                 -- in the delivery order of api.events_since.
                 -- One statement, one snapshot: the head and the horizon it was taken below.
@@ -104,7 +117,7 @@ begin
                         limit 1),
                        pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
                 into v_head, v_horizon;
-                return query select 'head'::text, r.key, coalesce(v_head, 0), null::text,
+                return query select 'head'::text, v_key, coalesce(v_head, 0), null::text,
                                     null::text, null::text, v_horizon::text;
             else
                 -- One statement, one snapshot: api.events_since's horizon is this statement's
@@ -115,13 +128,13 @@ begin
                        pg_catalog.array_agg(e.tx_id order by s.o),
                        pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
                 into v_ids, v_orgs, v_txs, v_horizon
-                from api.events_since(r.after_id, p_max_rows)
+                from api.events_since(v_after_id, p_max_rows)
                     with ordinality as s(org_id, id, type, employee_id, recipient_id, entity,
                                          entity_id, payload, created_at, o)
                 join app.events e on e.org_id = s.org_id and e.id = s.id;
                 if v_ids is not null then
                     return query
-                        select 'event'::text, r.key, u.id, null::text, null::text, null::text,
+                        select 'event'::text, v_key, u.id, null::text, null::text, null::text,
                                u.tx_id::text
                         from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_txs))
                             with ordinality as u(id, tx_id, o)
@@ -129,12 +142,12 @@ begin
                     v_all_ids := v_all_ids || v_ids;
                     v_all_orgs := v_all_orgs || v_orgs;
                 end if;
-                return query select 'through'::text, r.key,
+                return query select 'through'::text, v_key,
                                     coalesce(pg_catalog.cardinality(v_ids), 0)::bigint,
                                     null::text, null::text, null::text, v_horizon::text;
             end if;
         exception when others then
-            return query select 'error'::text, r.key, null::bigint, null::text, sqlstate::text,
+            return query select 'error'::text, v_key, null::bigint, null::text, sqlstate::text,
                                 sqlerrm::text, null::text;
         end;
     end loop;
@@ -157,7 +170,7 @@ Returns first one 'horizon' row (body: the round's snapshot xmin and xmax), then
 row (event_id: how many events came, tx_id: the horizon they were read below), or one 'head' row
 (event_id: where a reader without after_id starts, tx_id: the horizon it was taken below), or one
 'error' row (error_code: the SQLSTATE, e.g. PT410 purged id, PT401/PT403 unknown or inactive
-user); last, one 'body' row per event given to any reader (body: the api.events row as JSON).
+user, 22003/22P02 an after_id that is no bigint, 22023 claims that are no JSON object); last, one 'body' row per event given to any reader (body: the api.events row as JSON).
 Every reader passes app.pre_request() in every call, as a request would. The web relay uses it
 for connections that catch up (a resume, a new connection); live connections are served by
 app.event_audience.$$;
