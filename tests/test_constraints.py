@@ -120,6 +120,7 @@ CHECK_CASES: dict[str, dict[str, str]] = {
         "status": "'completed'",
         "completion_date": "null",
     },
+    "training_assignments_late_has_days_late": {"is_late": "true", "days_late": "null"},
     "training_assignments_exempted_has_reason": {
         "status": "'exempted'",
         "exemption_reason": "'  '",

@@ -11,8 +11,11 @@
 --     a lower new score -> in_progress (an attempt used);
 --   * status completed without a score -> completed (completion date defaults to now());
 --     status completed while the recorded score is below the passing score -> refused;
---   * not completed/exempted and due date + the module's grace period before today -> overdue;
---   * overdue -> completed is allowed and sets is_late (so does completing after due + grace);
+--   * not completed/exempted and due date + the row's grace_days before the organisation's
+--     today (app.org_today) -> overdue;
+--   * late = the completion's LOCAL date (organisation's zone) after due date + grace_days, and
+--     days_late = the local days past it, whoever records it and whenever it arrives: overdue ->
+--     completed with an on-time completion time is on time;
 --   * exempted only with a reason and only by hr_admin/superadmin (app.may_exempt), and back to
 --     not_started the same way (then overdue again if past due);
 --   * transitions allowed: not_started -> in_progress | completed | overdue | exempted;
@@ -45,9 +48,10 @@ language plpgsql security definer
 set search_path = ''
 as $$
 declare
-    -- app.today(), inlined: this runs for every written row.
-    v_today date := coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date,
-                             current_date);
+    -- The organisation's day (app.org_today, inlined: this runs for every written row): the
+    -- pinned app.today of the transaction, else the local date now in the organisation's zone.
+    v_today date := nullif(pg_catalog.current_setting('app.today', true), '')::date;
+    v_tz text;
     v_insert boolean := tg_op = 'INSERT';
     v_old_status app.assignment_status;
     v_old_attempts integer;
@@ -72,6 +76,10 @@ begin
              where m.org_id = new.org_id and m.id = new.module_id));
     end if;
     v_grace := coalesce(new.grace_days, 0);
+    if v_today is null then
+        select o.timezone into v_tz from app.organizations o where o.id = new.org_id;
+        v_today := pg_catalog.timezone(v_tz, pg_catalog.now())::date;
+    end if;
 
     if v_insert then
         v_old_status := 'not_started';
@@ -216,14 +224,25 @@ begin
                 case when v_requested is distinct from v_status
                      then pg_catalog.format('(Asked for %s; the rules make it %s.)', v_requested, v_status) end);
         end if;
-        if v_status = 'completed' then
-            new.is_late := v_old_status = 'overdue'
-                           or new.completion_date::date > new.due_date + v_grace;
-        end if;
     elsif v_status = 'completed' and v_attempt and new.score < v_passing then
         perform app.assignment_transition_refused(new.id, 'completed', 'in_progress');
     end if;
     new.status := v_status;
+
+    -- Lateness is a fact about the completion: its local date in the organisation's zone after
+    -- the due date plus grace, whoever records it and whenever it arrives (an on-time result that
+    -- arrives after the overdue marking is on time). days_late counts the local days past grace.
+    if v_status = 'completed' then
+        if v_tz is null then
+            select o.timezone into v_tz from app.organizations o where o.id = new.org_id;
+        end if;
+        new.days_late := nullif(greatest(
+            pg_catalog.timezone(v_tz, new.completion_date)::date - (new.due_date + v_grace), 0), 0);
+        new.is_late := new.days_late is not null;
+    else
+        new.is_late := false;
+        new.days_late := null;
+    end if;
     return new;
 end
 $$;
@@ -247,7 +266,9 @@ create or replace trigger assignment_rules_on_update
           or old.attempts is distinct from new.attempts
           or (new.status in ('not_started', 'in_progress')
               and new.due_date < coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date,
-                                          current_date)))
+                                          -- the latest date anywhere (UTC+14): the rules judge
+                                          -- the row in its organisation's zone
+                                          pg_catalog.timezone('Etc/GMT-14', pg_catalog.now())::date)))
     execute function app.training_assignment_rules();
 
 -- After a statement: events, training requirements approved, stats kept current.
