@@ -168,6 +168,7 @@ CHECK_CASES: dict[str, dict[str, str]] = {
     "training_modules_classroom_max_points_positive": {"classroom_max_points": "0"},
     "job_runs_job_is_known": {"job": "'hourly'"},
     "job_runs_attempts_positive": {"attempts": "0"},
+    "daily_job_runs_attempts_positive": {"attempts": "0"},
     "sync_requests_attempts_not_negative": {"attempts": "-1"},
     "compliance_counters_statuses_add_up": {"required_count": "required_count + 1"},
     "analyst_organizations_role_name_is_not_blank": {"role_name": "' '"},

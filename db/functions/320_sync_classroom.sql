@@ -459,7 +459,7 @@ begin
                when c.score is null then pg_catalog.format('has grade %s but its course work has no maxPoints', w.grade)
                when w.completion is null then 'has no turn-in time'
            end as problem,
-           coalesce(w.module_due_date, w.completion::date) as due_date,
+           coalesce(w.module_due_date, app.local_date(v_org, w.completion)) as due_date,
            null::integer as chunk
     from sync_c_work w
     cross join lateral (

@@ -46,3 +46,9 @@ comment on table sync.daily_job_runs is
     'Which local day of which organisation the daily jobs ran for, when, and how it ended (sync.run_daily_jobs_due).';
 alter table sync.daily_job_runs enable row level security;
 alter table sync.daily_job_runs force row level security;
+
+-- A new employee's start date and a new department rule's effective start default to the
+-- organisation's today (filled by a BEFORE INSERT trigger, db/functions/105_organisation_day.sql),
+-- no longer to the server's current_date.
+alter table app.employees alter column start_date drop default;
+alter table app.department_training_requirements alter column effective_start drop default;

@@ -129,7 +129,8 @@ class Story:
 
     def run_jobs(self, days: int) -> dict[str, Any]:
         row = self.worker.execute(
-            "select app.run_daily_jobs(current_date + %s) as r", [days]
+            "select app.run_daily_jobs(%s, app.org_today(%s) + %s) as r",
+            [self.w["org"], self.w["org"], days],
         ).fetchone()
         assert row is not None
         return dict(row["r"])
@@ -155,7 +156,7 @@ def test_the_seeds_story(story: Story) -> None:
     s.call(
         hr,
         "insert into api.training_modules (name, month_key, due_date, passing_score)"
-        " values ('Infection Control', '2025-04', current_date + 5, 80)",
+        " values ('Infection Control', '2025-04', app.org_today(app.current_org_id()) + 5, 80)",
         path="/training_modules",
     )
     s.modules = {
@@ -184,7 +185,7 @@ def test_the_seeds_story(story: Story) -> None:
         hr,
         "insert into api.employees (email, first_name, last_name, job_title, start_date,"
         " department_id, manager_id) values ('nora@story.example', 'Nora', 'Newhire',"
-        " 'Staff', current_date, %s, %s)",
+        " 'Staff', app.org_today(app.current_org_id()), %s, %s)",
         [w["dept"], w["mgr_emp"]],
         path="/employees",
     )
@@ -202,7 +203,7 @@ def test_the_seeds_story(story: Story) -> None:
         )
     )
     due = {m: s.assignment(m)["due_date"] for m in s.modules}
-    today = dt.date.today()
+    today = s.value(hr, "select app.org_today(app.current_org_id())", method="GET")
     assert due == {
         "hipaa": today + dt.timedelta(days=7),
         "osha": today + dt.timedelta(days=30),
