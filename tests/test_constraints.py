@@ -121,6 +121,8 @@ CHECK_CASES: dict[str, dict[str, str]] = {
         "completion_date": "null",
     },
     "training_assignments_late_has_days_late": {"is_late": "true", "days_late": "null"},
+    "training_assignments_days_late_positive": {"is_late": "true", "days_late": "0"},
+    "training_assignments_grace_days_not_negative": {"grace_days": "-1"},
     "training_assignments_exempted_has_reason": {
         "status": "'exempted'",
         "exemption_reason": "'  '",

@@ -6,7 +6,9 @@
 --
 -- Status derivation, whatever the writer sent:
 --   * a new result (score set, or score/completion date changed) counts an attempt; beyond the
---     module's max_attempts it is refused (PT409);
+--     module's max_attempts it is refused (PT409). A writer that counts attempts itself (the
+--     Classroom merge: the turn-ins of the submission history; a regrade is none) sets
+--     app.attempts_counted_by_writer = 'on' for its transaction and writes attempts;
 --   * score >= the MODULE's passing score with a completion date -> completed;
 --     a lower new score -> in_progress (an attempt used);
 --   * status completed without a score -> completed (completion date defaults to now());
@@ -153,15 +155,29 @@ begin
         end if;
     end if;
 
+    -- Attempts: a new result counts one, unless the writer counts them itself (the Classroom
+    -- merge sets app.attempts_counted_by_writer for its transaction: an attempt is a turn-in,
+    -- and a teacher's regrade of the same turn-in is none). Beyond max_attempts: refused.
     if v_attempt and v_old_status <> 'completed' then
-        if v_old_attempts >= v_max_attempts then
-            perform app.fail('PT409',
-                pg_catalog.format('assignment %s has used all %s attempts', new.id, v_max_attempts),
-                pg_catalog.format('Assignment %s: %s attempts recorded, the module allows %s; the new score was %s.',
-                                  new.id, v_old_attempts, v_max_attempts, new.score),
-                'Ask an HR admin to exempt or re-assign the training.');
+        if pg_catalog.current_setting('app.attempts_counted_by_writer', true) = 'on' then
+            if new.attempts > v_max_attempts then
+                perform app.fail('PT409',
+                    pg_catalog.format('assignment %s has %s turn-ins, more than the %s attempts allowed',
+                                      new.id, new.attempts, v_max_attempts),
+                    pg_catalog.format('Assignment %s: %s turn-ins recorded in Classroom, the module allows %s; the score was %s.',
+                                      new.id, new.attempts, v_max_attempts, new.score),
+                    'Ask an HR admin to exempt or re-assign the training, or raise the module''s max attempts.');
+            end if;
+        else
+            if v_old_attempts >= v_max_attempts then
+                perform app.fail('PT409',
+                    pg_catalog.format('assignment %s has used all %s attempts', new.id, v_max_attempts),
+                    pg_catalog.format('Assignment %s: %s attempts recorded, the module allows %s; the new score was %s.',
+                                      new.id, v_old_attempts, v_max_attempts, new.score),
+                    'Ask an HR admin to exempt or re-assign the training.');
+            end if;
+            new.attempts := v_old_attempts + 1;
         end if;
-        new.attempts := v_old_attempts + 1;
     end if;
 
     -- Nothing goes back to not_started but an exemption that ends (handled above).

@@ -52,3 +52,7 @@ alter table sync.daily_job_runs force row level security;
 -- no longer to the server's current_date.
 alter table app.employees alter column start_date drop default;
 alter table app.department_training_requirements alter column effective_start drop default;
+
+-- Classroom's due instant of a module's course work (dueDate + dueTime, UTC), kept as Classroom
+-- gave it; the module's due_date is its local date in the organisation's zone.
+alter table app.training_modules add column classroom_due_at timestamptz;
