@@ -34,12 +34,14 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 __all__ = ["DEMO_DOMAIN", "DEMO_SLUG", "DEMO_USERS", "demo_id", "seed_demo"]
 
 DEMO_SLUG = "annarbor-medical"
 DEMO_DOMAIN = "annarbor-medical.test"
 DEMO_NAME = "Ann Arbor Family Medicine"
+DEMO_TIMEZONE = "America/Detroit"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, DEMO_DOMAIN)
 
 #: The demo logins: e-mail -> (application role, key of the linked employee or None).
@@ -625,7 +627,7 @@ def _rows(year: int) -> Iterable[tuple[str, list[dict[str, Any]]]]:
                 "id": org,
                 "name": DEMO_NAME,
                 "slug": DEMO_SLUG,
-                "timezone": "America/Detroit",
+                "timezone": DEMO_TIMEZONE,
                 "default_passing_score": 80,
                 "audit_retention_months": 72,
                 "escalation_days": 14,
@@ -830,10 +832,16 @@ def seed_demo(
     """Load the demo organisation and its users into the database behind ``conn``.
 
     ``year`` is the year of the twelve monthly modules (default: the current year); ``today``
-    the seed date (default: today), before which most assignments get a passing result. Runs
-    in a transaction (a savepoint if one is open); the caller commits.
+    the seed date (default: the organisation's today, its local date as the database answers
+    it), before which most assignments get a passing result. Runs in a transaction (a savepoint
+    if one is open); the caller commits.
     """
-    today = today or date.today()
+    if today is None:
+        with conn.cursor(row_factory=tuple_row) as cur:
+            row = cur.execute("select app.today_in(%s)", [DEMO_TIMEZONE]).fetchone()
+        assert row is not None
+        today = row[0]
+    assert today is not None
     year = year or today.year
     with conn.transaction():
         for table, rows in _rows(year):
@@ -843,5 +851,5 @@ def seed_demo(
         conn.execute("analyze app.employees, app.training_modules, app.training_assignments")
         conn.execute(
             _RESULTS.encode(),
-            {"org": demo_id("organization", DEMO_SLUG), "today": today, "tz": "America/Detroit"},
+            {"org": demo_id("organization", DEMO_SLUG), "today": today, "tz": DEMO_TIMEZONE},
         )

@@ -2,8 +2,10 @@
 
 Loop, until SIGTERM/SIGINT:
 
-1. once every ten minutes, ``sync.run_scheduled_jobs(today)``: the engine's daily and monthly
-   SQL jobs, each run once a day across all workers (a failed one is retried later);
+1. once every ten minutes, ``sync.run_scheduled_jobs(org)``: the organisation's daily jobs for
+   each of its LOCAL days that has begun (after its local midnight) and not run yet, once across
+   all workers, missed days caught up in order; and the monthly job once a day. The day is the
+   database's answer (the organisation's time zone), never this machine's or the server's date;
 2. ``sync.enqueue_scheduled(org, COMPLIANCE_SYNC_INTERVAL_HOURS)``: queue the full sync when
    it is due (so the schedule, too, goes through the request queue);
 3. ``sync.claim_requests(org)``: take every queued request (FOR UPDATE SKIP LOCKED, under the
@@ -25,7 +27,6 @@ import logging
 import signal
 import threading
 import time
-from datetime import date
 from types import FrameType
 from typing import Any
 
@@ -110,13 +111,14 @@ class Worker:
             return
         self._jobs_checked_at = time.monotonic()
         try:
-            day: date = self._scalar(conn, "select current_date")
-            result = self._scalar(conn, "select sync.run_scheduled_jobs(%s)", day)
+            result = self._scalar(conn, "select sync.run_scheduled_jobs(%s)", self.org) or {}
         except psycopg.Error as exc:
             log.error("scheduled jobs could not run: %s", exc.diag.message_primary or exc)
             return
-        if any(str(v).startswith(("ran", "failed")) for v in (result or {}).values()):
-            log.info("scheduled jobs for %s: %s", day, result)
+        outcomes = [str(v) for v in (result.get("daily") or {}).values()]
+        outcomes.append(str(result.get("monthly")))
+        if any(o.startswith(("ran", "failed")) for o in outcomes):
+            log.info("scheduled jobs of %s (today %s): %s", self.org, result.get("today"), result)
 
     def _schedule(self, conn: psycopg.Connection[Any]) -> float:
         """Queue the full sync when due; returns seconds until the next one is due."""

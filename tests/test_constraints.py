@@ -120,6 +120,9 @@ CHECK_CASES: dict[str, dict[str, str]] = {
         "status": "'completed'",
         "completion_date": "null",
     },
+    "training_assignments_late_has_days_late": {"is_late": "true", "days_late": "null"},
+    "training_assignments_days_late_positive": {"is_late": "true", "days_late": "0"},
+    "training_assignments_grace_days_not_negative": {"grace_days": "-1"},
     "training_assignments_exempted_has_reason": {
         "status": "'exempted'",
         "exemption_reason": "'  '",
@@ -167,6 +170,7 @@ CHECK_CASES: dict[str, dict[str, str]] = {
     "training_modules_classroom_max_points_positive": {"classroom_max_points": "0"},
     "job_runs_job_is_known": {"job": "'hourly'"},
     "job_runs_attempts_positive": {"attempts": "0"},
+    "daily_job_runs_attempts_positive": {"attempts": "0"},
     "sync_requests_attempts_not_negative": {"attempts": "-1"},
     "compliance_counters_statuses_add_up": {"required_count": "required_count + 1"},
     "analyst_organizations_role_name_is_not_blank": {"role_name": "' '"},

@@ -29,7 +29,6 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import anyio
 import anyio.to_thread
@@ -143,16 +142,11 @@ class Export:
             await self.close()
             raise
 
-    def today(self) -> date:
-        assert self.resolved is not None
-        try:
-            return datetime.now(ZoneInfo(self.resolved.timezone)).date()
-        except (KeyError, ValueError):
-            return datetime.now().date()
-
     def filename(self, ext: str) -> str:
+        """Named for the organisation's today (its local date), never this machine's."""
+        assert self.resolved is not None
         stem = "audit-log" if self.kind == "audit.csv" else "compliance-report"
-        return f"{stem}-{self.today().isoformat()}.{ext}"
+        return f"{stem}-{self.resolved.today.isoformat()}.{ext}"
 
     async def close(self) -> None:
         """Give the connection back (closed if a read was cut short) and free the slot."""

@@ -142,6 +142,8 @@ class Resolved(BaseModel):
     organization_id: uuid.UUID
     organization_name: str
     timezone: str
+    #: the organisation's today (its local date, as the database answers it: app.org_today)
+    today: date
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:
@@ -173,7 +175,9 @@ async def _lookup(cur: AsyncCursor[Any], view: str, field: str, value: str) -> t
 
 async def resolve(cur: AsyncCursor[Any], filters: _Filters) -> Resolved:
     """Resolve department and location (id or name) and read the caller's organisation."""
-    await cur.execute("select id, name, timezone from api.organizations")
+    await cur.execute(
+        "select id, name, timezone, app.org_today(id) as today from api.organizations"
+    )
     org = await cur.fetchone()
     if org is None:
         raise WebError(401, "the signed-in user has no organisation")
@@ -181,6 +185,7 @@ async def resolve(cur: AsyncCursor[Any], filters: _Filters) -> Resolved:
         "organization_id": org["id"],
         "organization_name": org["name"],
         "timezone": org["timezone"],
+        "today": org["today"],
     }
     if filters.department is not None:
         out["department_id"], out["department_name"] = await _lookup(

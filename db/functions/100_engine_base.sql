@@ -4,16 +4,10 @@
 -- (the api functions check the caller's right themselves, triggers run for every writer: a
 -- PostgREST request, the sync worker, a job). They always scope by org_id explicitly.
 
--- "Today" for the rules: the date a daily job runs for (app.run_daily_jobs sets app.today for its
--- transaction), else the server's current date. Tests may set it too, to run tomorrow.
-create or replace function app.today() returns date
-language sql stable
-set search_path = ''
-as $$
-    select coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date, current_date)
-$$;
-comment on function app.today() is
-    'The date the rules run for: the app.today setting of the transaction (daily jobs), else current_date.';
+-- "Today" is always an organisation's (db/functions/105_organisation_day.sql: app.org_today,
+-- app.today_in). The server-date app.today() is gone; views that used it are re-created by their
+-- files after this one.
+drop function if exists app.today() cascade;
 
 -- The compliance rate, THE definition (docs/analytics.md; 250_figures_counters.sql says which
 -- assignments count): completed ÷ (counted - exempted) × 100, 2 decimals; 100.00 when that is 0.
@@ -131,4 +125,3 @@ $$;
 comment on function app.notify_employee(uuid, uuid, text, text, text, text, app.notification_priority, text) is
     'Notifies the employee''s own login, if any (deduplicated by key like app.notify_user).';
 
-grant execute on function app.today() to authenticated, sync_worker, web_app;

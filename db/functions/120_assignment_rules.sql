@@ -6,13 +6,18 @@
 --
 -- Status derivation, whatever the writer sent:
 --   * a new result (score set, or score/completion date changed) counts an attempt; beyond the
---     module's max_attempts it is refused (PT409);
+--     module's max_attempts it is refused (PT409). A writer that counts attempts itself (the
+--     Classroom merge: the turn-ins of the submission history; a regrade is none) sets
+--     app.attempts_counted_by_writer = 'on' for its transaction and writes attempts;
 --   * score >= the MODULE's passing score with a completion date -> completed;
 --     a lower new score -> in_progress (an attempt used);
 --   * status completed without a score -> completed (completion date defaults to now());
 --     status completed while the recorded score is below the passing score -> refused;
---   * not completed/exempted and due date + the module's grace period before today -> overdue;
---   * overdue -> completed is allowed and sets is_late (so does completing after due + grace);
+--   * not completed/exempted and due date + the row's grace_days before the organisation's
+--     today (app.org_today) -> overdue;
+--   * late = the completion's LOCAL date (organisation's zone) after due date + grace_days, and
+--     days_late = the local days past it, whoever records it and whenever it arrives: overdue ->
+--     completed with an on-time completion time is on time;
 --   * exempted only with a reason and only by hr_admin/superadmin (app.may_exempt), and back to
 --     not_started the same way (then overdue again if past due);
 --   * transitions allowed: not_started -> in_progress | completed | overdue | exempted;
@@ -45,9 +50,10 @@ language plpgsql security definer
 set search_path = ''
 as $$
 declare
-    -- app.today(), inlined: this runs for every written row.
-    v_today date := coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date,
-                             current_date);
+    -- The organisation's day (app.org_today, inlined: this runs for every written row): the
+    -- pinned app.today of the transaction, else the local date now in the organisation's zone.
+    v_today date := nullif(pg_catalog.current_setting('app.today', true), '')::date;
+    v_tz text;
     v_insert boolean := tg_op = 'INSERT';
     v_old_status app.assignment_status;
     v_old_attempts integer;
@@ -72,6 +78,10 @@ begin
              where m.org_id = new.org_id and m.id = new.module_id));
     end if;
     v_grace := coalesce(new.grace_days, 0);
+    if v_today is null then
+        select o.timezone into v_tz from app.organizations o where o.id = new.org_id;
+        v_today := pg_catalog.timezone(v_tz, pg_catalog.now())::date;
+    end if;
 
     if v_insert then
         v_old_status := 'not_started';
@@ -145,15 +155,29 @@ begin
         end if;
     end if;
 
+    -- Attempts: a new result counts one, unless the writer counts them itself (the Classroom
+    -- merge sets app.attempts_counted_by_writer for its transaction: an attempt is a turn-in,
+    -- and a teacher's regrade of the same turn-in is none). Beyond max_attempts: refused.
     if v_attempt and v_old_status <> 'completed' then
-        if v_old_attempts >= v_max_attempts then
-            perform app.fail('PT409',
-                pg_catalog.format('assignment %s has used all %s attempts', new.id, v_max_attempts),
-                pg_catalog.format('Assignment %s: %s attempts recorded, the module allows %s; the new score was %s.',
-                                  new.id, v_old_attempts, v_max_attempts, new.score),
-                'Ask an HR admin to exempt or re-assign the training.');
+        if pg_catalog.current_setting('app.attempts_counted_by_writer', true) = 'on' then
+            if new.attempts > v_max_attempts then
+                perform app.fail('PT409',
+                    pg_catalog.format('assignment %s has %s turn-ins, more than the %s attempts allowed',
+                                      new.id, new.attempts, v_max_attempts),
+                    pg_catalog.format('Assignment %s: %s turn-ins recorded in Classroom, the module allows %s; the score was %s.',
+                                      new.id, new.attempts, v_max_attempts, new.score),
+                    'Ask an HR admin to exempt or re-assign the training, or raise the module''s max attempts.');
+            end if;
+        else
+            if v_old_attempts >= v_max_attempts then
+                perform app.fail('PT409',
+                    pg_catalog.format('assignment %s has used all %s attempts', new.id, v_max_attempts),
+                    pg_catalog.format('Assignment %s: %s attempts recorded, the module allows %s; the new score was %s.',
+                                      new.id, v_old_attempts, v_max_attempts, new.score),
+                    'Ask an HR admin to exempt or re-assign the training.');
+            end if;
+            new.attempts := v_old_attempts + 1;
         end if;
-        new.attempts := v_old_attempts + 1;
     end if;
 
     -- Nothing goes back to not_started but an exemption that ends (handled above).
@@ -216,14 +240,25 @@ begin
                 case when v_requested is distinct from v_status
                      then pg_catalog.format('(Asked for %s; the rules make it %s.)', v_requested, v_status) end);
         end if;
-        if v_status = 'completed' then
-            new.is_late := v_old_status = 'overdue'
-                           or new.completion_date::date > new.due_date + v_grace;
-        end if;
     elsif v_status = 'completed' and v_attempt and new.score < v_passing then
         perform app.assignment_transition_refused(new.id, 'completed', 'in_progress');
     end if;
     new.status := v_status;
+
+    -- Lateness is a fact about the completion: its local date in the organisation's zone after
+    -- the due date plus grace, whoever records it and whenever it arrives (an on-time result that
+    -- arrives after the overdue marking is on time). days_late counts the local days past grace.
+    if v_status = 'completed' then
+        if v_tz is null then
+            select o.timezone into v_tz from app.organizations o where o.id = new.org_id;
+        end if;
+        new.days_late := nullif(greatest(
+            pg_catalog.timezone(v_tz, new.completion_date)::date - (new.due_date + v_grace), 0), 0);
+        new.is_late := new.days_late is not null;
+    else
+        new.is_late := false;
+        new.days_late := null;
+    end if;
     return new;
 end
 $$;
@@ -247,7 +282,9 @@ create or replace trigger assignment_rules_on_update
           or old.attempts is distinct from new.attempts
           or (new.status in ('not_started', 'in_progress')
               and new.due_date < coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date,
-                                          current_date)))
+                                          -- the latest date anywhere (UTC+14): the rules judge
+                                          -- the row in its organisation's zone
+                                          pg_catalog.timezone('Etc/GMT-14', pg_catalog.now())::date)))
     execute function app.training_assignment_rules();
 
 -- After a statement: events, training requirements approved, stats kept current.

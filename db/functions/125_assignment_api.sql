@@ -160,7 +160,8 @@ comment on function api.update_assignment_status(uuid, text, integer) is
 $$Moves an assignment to not_started, in_progress or completed, optionally adding minutes spent.
 
 The database's status machine decides the resulting status: past due + grace makes it overdue,
-completed is final, overdue -> completed is flagged late. Refused transitions answer 409 with the
+completed is final, a completion is late when its local date (organisation's zone) is after due
+date + grace (days_late says by how many days). Refused transitions answer 409 with the
 assignment, from and to. Rights: HR admins and superadmins any assignment, managers their direct
 reports', everyone but a viewer their own (completion only when the organisation enables
 employee_self_report, or for HR admins on their own record hr_self_evidence): 403 otherwise;
@@ -224,7 +225,8 @@ $$;
 comment on function api.record_assignment_result(uuid, numeric, timestamptz, integer) is
 $$Records the result of an attempt: score (0-100), when it was finished, minutes spent.
 
-A score at or above the module's passing score completes the assignment (late when it was overdue);
+A score at or above the module's passing score completes the assignment (late when completed_at,
+in the organisation's zone, falls after due date + grace, even if it was marked overdue before);
 a lower one counts an attempt and leaves it in progress (or overdue). Attempts beyond the module's
 max_attempts are refused (409), as is a result for a completed or exempted assignment. Rights as for
 /rpc/update_assignment_status; a result on your own assignment only when the organisation enables

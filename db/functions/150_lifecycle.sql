@@ -24,7 +24,6 @@ set search_path = ''
 as $$
 declare
     v_count integer;
-    v_today date := app.today();
 begin
     insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
     select x.org_id, x.employee_id, x.module_id, pg_catalog.max(x.due_date), pg_catalog.bool_or(x.required)
@@ -44,7 +43,8 @@ begin
         join app.employees e on e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
         join app.department_training_requirements r
           on r.org_id = e.org_id and r.department_id = e.department_id
-         and r.effective_start <= v_today and (r.effective_end is null or r.effective_end >= v_today)
+         and r.effective_start <= app.org_today(e.org_id)
+         and (r.effective_end is null or r.effective_end >= app.org_today(e.org_id))
         join app.training_modules m on m.org_id = r.org_id and m.id = r.module_id and m.active
     ) x
     group by x.org_id, x.employee_id, x.module_id

@@ -1,26 +1,35 @@
 -- The compliance engine, part 8: the daily job (DESIGN §12, issue 3 item 11).
 --
--- app.run_daily_jobs(day) runs, for the given day (so tests can run tomorrow), in one transaction:
+-- app.run_daily_jobs(org, day) runs, for one organisation and one of its LOCAL days (the worker
+-- calls it after the organisation's local midnight, once per day, catching up missed days in
+-- order: sync.run_daily_jobs_due, db/functions/340_sync_jobs.sql; tests pass a later day to run
+-- tomorrow), in one transaction, with the day pinned as app.today for the rules:
 --   0. next cycle: completed assignments whose module validity lapsed by the day get the next
 --      assignment (due = completion date + validity days), once — first, so that a new cycle
 --      already past its deadline is marked overdue and notified by this run, not the next;
---   1. overdue: open assignments of active employees past due date + the module's grace period;
+--   1. overdue: open assignments of active employees past due date + their grace_days;
 --   2. due-soon reminders: open required assignments due within the department rule's
 --      reminder_days_before (else the organisation's reminder_days);
 --   3. overdue notifications to the employee;
---   4. escalations: overdue for more than the organisation's escalation_days -> the manager;
+--   4. escalations: overdue for more than the organisation's escalation_days past due + grace ->
+--      the manager; the message says the days overdue (app.days_overdue, counted from the due date);
 --   5. certifications expiring within 30 days -> the employee;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
---   8. the day's compliance snapshots (app.take_compliance_snapshots(day), helper-5's).
+--   8. the organisation's compliance snapshot of the day (app.snapshot_compliance(day, org)),
+--      unless the day is already past in the organisation's zone (a catch-up run).
+-- Instants (completion, expiry) become days in the organisation's zone (app.local_date).
 -- Idempotent: a second run for the same day changes nothing and notifies nobody again (every
 -- notification carries a dedupe key). Returns the counts of each step.
 
-create or replace function app.run_daily_jobs(p_day date default current_date) returns jsonb
+-- (Before per-organisation days: one argument, the server's date by default.)
+drop function if exists app.run_daily_jobs(date);
+create or replace function app.run_daily_jobs(p_org_id uuid, p_day date) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
     v_previous_today text := coalesce(pg_catalog.current_setting('app.today', true), '');
+    v_org app.organizations;
     v_overdue integer;
     v_due_soon integer;
     v_overdue_notified integer;
@@ -30,27 +39,33 @@ declare
     v_expired integer;
     v_snapshots jsonb;
 begin
-    if p_day is null then
-        perform app.fail('22023', 'run_daily_jobs needs a day', 'p_day was null.',
-                         'Pass the date to run for, usually current_date.');
+    select * into v_org from app.organizations o where o.id = p_org_id;
+    if p_org_id is null or v_org.id is null or p_day is null then
+        perform app.fail('22023',
+            pg_catalog.format('run_daily_jobs needs an organisation and one of its days, not (%s, %s)',
+                              coalesce(p_org_id::text, 'null'), coalesce(p_day::text, 'null')),
+            case when p_org_id is null then 'p_org_id was null.'
+                 when v_org.id is null then pg_catalog.format('No organisation has id %s.', p_org_id)
+                 else 'p_day was null.' end,
+            'Pass the organisation''s id and its local day (app.org_today(org)).');
     end if;
     perform pg_catalog.set_config('app.today', p_day::text, true);
 
     -- 0. Next cycle for completed modules whose validity lapsed (see the header).
     insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
     select a.org_id, a.employee_id, a.module_id,
-           a.completion_date::date + m.validity_days, a.is_required
+           app.local_date(a.org_id, a.completion_date) + m.validity_days, a.is_required
     from app.training_assignments a
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
                                and m.active and m.validity_days is not null
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
-    where a.status = 'completed'
-      and a.completion_date::date + m.validity_days <= p_day
+    where a.org_id = p_org_id and a.status = 'completed'
+      and app.local_date(a.org_id, a.completion_date) + m.validity_days <= p_day
       and not exists (select from app.training_assignments later
                       where later.org_id = a.org_id and later.employee_id = a.employee_id
                         and later.module_id = a.module_id and later.id <> a.id
                         and (later.due_date > a.due_date
-                             or later.due_date >= a.completion_date::date + m.validity_days))
+                             or later.due_date >= app.local_date(a.org_id, a.completion_date) + m.validity_days))
     order by a.org_id, a.employee_id, a.module_id
     on conflict (org_id, employee_id, module_id, due_date) do nothing;
     get diagnostics v_next_cycle = row_count;
@@ -58,8 +73,8 @@ begin
     -- 1. Overdue.
     update app.training_assignments a
     set status = 'overdue'
-    from app.training_modules m, app.employees e
-    where m.org_id = a.org_id and m.id = a.module_id
+    from app.employees e
+    where a.org_id = p_org_id
       and e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
       and a.status in ('not_started', 'in_progress')
       and a.due_date + a.grace_days < p_day;
@@ -75,71 +90,78 @@ begin
     into v_due_soon
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
-    join app.organizations o on o.id = a.org_id
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
     left join app.department_training_requirements r
       on r.org_id = a.org_id and r.department_id = e.department_id and r.module_id = a.module_id
-    where a.status in ('not_started', 'in_progress') and a.is_required
+    where a.org_id = p_org_id and a.status in ('not_started', 'in_progress') and a.is_required
       and a.due_date >= p_day
-      and a.due_date <= p_day + coalesce(r.reminder_days_before, o.reminder_days);
+      and a.due_date <= p_day + coalesce(r.reminder_days_before, v_org.reminder_days);
 
     -- 3. Overdue notifications.
     select pg_catalog.count(app.notify_employee(a.org_id, a.employee_id, 'assignment.overdue',
                pg_catalog.format('%s is overdue', m.name),
-               pg_catalog.format('Your training %s was due on %s.', m.name,
-                                 pg_catalog.to_char(a.due_date, 'YYYY-MM-DD')),
+               pg_catalog.format('Your training %s was due on %s (%s days overdue).', m.name,
+                                 pg_catalog.to_char(a.due_date, 'YYYY-MM-DD'),
+                                 app.days_overdue(a.due_date, p_day)),
                pg_catalog.format('/assignments/%s', a.id), 'high',
                pg_catalog.format('assignment.overdue:%s:%s', a.id, a.due_date)))
     into v_overdue_notified
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-    where a.status = 'overdue';
+    where a.org_id = p_org_id and a.status = 'overdue';
 
     -- 4. Escalations to the manager.
     select pg_catalog.count(app.notify_user(a.org_id, mu.id, 'assignment.escalated',
                pg_catalog.format('%s is %s days overdue on %s', e.full_name,
-                                 p_day - a.due_date - a.grace_days, m.name),
+                                 app.days_overdue(a.due_date, p_day), m.name),
                pg_catalog.format('%s has not completed %s, due on %s (more than %s days past the grace period).',
                                  e.full_name, m.name, pg_catalog.to_char(a.due_date, 'YYYY-MM-DD'),
-                                 o.escalation_days),
+                                 v_org.escalation_days),
                pg_catalog.format('/employees/%s', e.id), 'high', e.id,
                pg_catalog.format('assignment.escalated:%s:%s', a.id, a.due_date)))
     into v_escalated
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
-    join app.organizations o on o.id = a.org_id
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
     join app.app_users mu on mu.org_id = e.org_id and mu.employee_id = e.manager_id and mu.active
-    where a.status = 'overdue'
-      and p_day > a.due_date + a.grace_days + o.escalation_days;
+    where a.org_id = p_org_id and a.status = 'overdue'
+      and p_day > a.due_date + a.grace_days + v_org.escalation_days;
 
-    -- 5. Certifications expiring within 30 days.
+    -- 5. Certifications expiring within 30 days (local days of the expiry instant).
     select pg_catalog.count(app.notify_employee(er.org_id, er.employee_id, 'certification.expiring',
-               pg_catalog.format('%s expires %s', cr.name, pg_catalog.to_char(er.expires_at, 'YYYY-MM-DD')),
+               pg_catalog.format('%s expires %s', cr.name,
+                                 pg_catalog.to_char(app.local_date(er.org_id, er.expires_at), 'YYYY-MM-DD')),
                pg_catalog.format('Your certification %s expires on %s; renew it and submit the new one.',
-                                 cr.name, pg_catalog.to_char(er.expires_at, 'YYYY-MM-DD')),
+                                 cr.name, pg_catalog.to_char(app.local_date(er.org_id, er.expires_at), 'YYYY-MM-DD')),
                pg_catalog.format('/requirements/%s', er.id), 'high',
-               pg_catalog.format('certification.expiring:%s:%s', er.id, er.expires_at::date)))
+               pg_catalog.format('certification.expiring:%s:%s', er.id, app.local_date(er.org_id, er.expires_at))))
     into v_expiring
     from app.employee_requirements er
     join app.employees e on e.org_id = er.org_id and e.id = er.employee_id and e.status = 'active'
     join app.compliance_requirements cr
       on cr.org_id = er.org_id and cr.id = er.requirement_id and cr.type = 'certification'
-    where er.status = 'approved'
-      and er.expires_at::date >= p_day and er.expires_at::date <= p_day + 30;
+    where er.org_id = p_org_id and er.status = 'approved'
+      and app.local_date(er.org_id, er.expires_at) between p_day and p_day + 30;
 
     -- 7. Requirement expiry.
     update app.employee_requirements er
     set status = 'pending'
     from app.employees e
-    where e.org_id = er.org_id and e.id = er.employee_id and e.status = 'active'
-      and er.status = 'approved' and er.expires_at is not null and er.expires_at::date <= p_day;
+    where er.org_id = p_org_id
+      and e.org_id = er.org_id and e.id = er.employee_id and e.status = 'active'
+      and er.status = 'approved' and er.expires_at is not null
+      and app.local_date(er.org_id, er.expires_at) <= p_day;
     get diagnostics v_expired = row_count;
 
-    -- 8. Snapshots (app.take_compliance_snapshots: the compliance figures' part of issue 3,
-    -- db/functions/270_figures_snapshots.sql; it returns the number of snapshot rows).
-    v_snapshots := pg_catalog.to_jsonb(app.take_compliance_snapshots(p_day));
+    -- 8. The organisation's snapshot of the day (db/functions/270_figures_snapshots.sql; it
+    -- returns the number of snapshot rows). A snapshot records the figures of the moment, so a
+    -- catch-up run of a day already past takes none: it would record later events as that day's.
+    if p_day >= pg_catalog.timezone(v_org.timezone, pg_catalog.now())::date then
+        v_snapshots := pg_catalog.to_jsonb(app.snapshot_compliance(p_day, p_org_id));
+    else
+        v_snapshots := '"skipped: a past day"';
+    end if;
 
     perform pg_catalog.set_config('app.today', v_previous_today, true);
     return pg_catalog.jsonb_build_object(
@@ -149,6 +171,6 @@ begin
         'requirements_expired', v_expired, 'snapshots', v_snapshots);
 end
 $$;
-comment on function app.run_daily_jobs(date) is
-    'The daily job for a given day: overdue, reminders, escalations, expiring certifications, next cycles, expiry, snapshots. Idempotent.';
-grant execute on function app.run_daily_jobs(date) to sync_worker;
+comment on function app.run_daily_jobs(uuid, date) is
+    'The daily job of one organisation for one of its local days: overdue, reminders, escalations, expiring certifications, next cycles, expiry, snapshot. Idempotent.';
+grant execute on function app.run_daily_jobs(uuid, date) to sync_worker;

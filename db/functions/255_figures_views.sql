@@ -6,7 +6,8 @@
 -- (department/location/module compliance, trend) are for superadmins, HR admins, managers and
 -- viewers; an employee sees no rows there (their own figure: /rpc/compliance_rate,
 -- /rpc/employee_detail). compliance_matrix and upcoming_deadlines show an employee their own rows.
--- "Today" is app.today() (current_date unless a daily job or a test sets app.today).
+-- "Today" is the organisation's (app.today_in(o.timezone): its local date, or the day a daily
+-- job or a test pins with app.today). Days overdue: app.days_overdue (db/functions/105).
 
 -- Per department: counts and rate over app.compliance_counters, the department's active
 -- employees (app.compliance_headcounts), and its completion target. The target is the HIGHEST completion_target among the
@@ -41,6 +42,7 @@ create view app.department_figures with (security_invoker = true) as
                    where app.compliance_rate_of(m.completed, m.required, m.exempted)
                          < r.completion_target) as modules_below_target
         from app.department_training_requirements r
+        join app.organizations o on o.id = r.org_id
         left join lateral (
             select pg_catalog.sum(c.completed_count)::bigint as completed,
                    pg_catalog.sum(c.required_count)::bigint as required,
@@ -49,8 +51,8 @@ create view app.department_figures with (security_invoker = true) as
             where c.org_id = r.org_id and c.department_id = r.department_id
               and c.module_id = r.module_id
         ) m on true
-        where r.required and r.effective_start <= (select app.today())
-          and (r.effective_end is null or r.effective_end >= (select app.today()))
+        where r.required and r.effective_start <= app.today_in(o.timezone)
+          and (r.effective_end is null or r.effective_end >= app.today_in(o.timezone))
         group by r.org_id, r.department_id
     )
     select d.org_id, d.id as department_id, d.name as department,
@@ -142,8 +144,8 @@ create view app.due_soon_counts with (security_invoker = true) as
            pg_catalog.sum(c.not_started_count + c.in_progress_count)::bigint as due_soon
     from app.compliance_counters c
     join app.organizations o on o.id = c.org_id
-    where c.due_date >= (select app.today())
-      and c.due_date <= (select app.today()) + o.reminder_days
+    where c.due_date >= app.today_in(o.timezone)
+      and c.due_date <= app.today_in(o.timezone) + o.reminder_days
     group by c.org_id, c.department_id, c.location_id, c.module_id
     having pg_catalog.sum(c.not_started_count + c.in_progress_count) <> 0;
 comment on view app.due_soon_counts is
@@ -227,12 +229,12 @@ create view api.compliance_matrix with (security_invoker = true) as
            case
                when a.status in ('completed', 'exempted', 'overdue') then a.status::text
                when not a.is_required then 'not_required'
-               when a.due_date between (select app.today()) and (select app.today()) + o.reminder_days then 'due_soon'
+               when a.due_date between app.today_in(o.timezone) and app.today_in(o.timezone) + o.reminder_days then 'due_soon'
                else a.status::text
            end as display_status,
            a.is_required, a.completion_date, a.score, a.attempts, a.is_late,
-           case when a.status in ('completed', 'exempted') then 0
-                else greatest((select app.today()) - a.due_date, 0) end as days_overdue,
+           case when a.status = 'overdue' then app.days_overdue(a.due_date, app.today_in(o.timezone))
+                else 0 end as days_overdue,
            app.counts_toward_compliance(a.is_required, e.status) as counts_toward_rate
     from app.training_assignments a
     join app.organizations o on o.id = a.org_id
@@ -243,8 +245,8 @@ create view api.compliance_matrix with (security_invoker = true) as
 comment on view api.compliance_matrix is
 $$The employee × module grid: one row per assignment, with the employee's department and location.
 
-days_overdue = days since the due date for an assignment that is not completed or exempted
-(computed from today on every read), else 0. display_status is the front end's cell state:
+days_overdue = for an overdue assignment, the local days from its due date to the organisation's
+today (app.days_overdue; computed on every read), else 0. display_status is the front end's cell state:
 completed, exempted, overdue, not_required (optional and open), due_soon (open, due within the
 organisation's reminder days), in_progress or not_started. counts_toward_rate: required and the
 employee is active. Page it: ?department_id=eq.<id>&order=employee_name,due_date&limit=200.
@@ -255,10 +257,10 @@ create view api.upcoming_deadlines with (security_invoker = true) as
     select a.org_id, a.id as assignment_id, a.employee_id, e.full_name as employee_name,
            e.department_id, d.name as department, e.location_id, l.name as location,
            a.module_id, m.name as module, m.month_key, a.due_date,
-           a.due_date - (select app.today()) as days_left, a.status, a.is_required,
+           a.due_date - app.today_in(o.timezone) as days_left, a.status, a.is_required,
            coalesce(r.priority, 'standard') as priority,
            coalesce(r.reminder_days_before, o.reminder_days) as reminder_days,
-           a.due_date - (select app.today()) <= coalesce(r.reminder_days_before, o.reminder_days) as due_soon
+           a.due_date - app.today_in(o.timezone) <= coalesce(r.reminder_days_before, o.reminder_days) as due_soon
     from app.training_assignments a
     join app.organizations o on o.id = a.org_id
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
@@ -318,7 +320,7 @@ create view api.compliance_trend with (security_invoker = true) as
         union all
         (select distinct on (g.org_id, g.scope, g.department_id, g.location_id,
                              pg_catalog.date_trunc('month', g.snapshot_date))
-                'month', pg_catalog.date_trunc('month', g.snapshot_date)::date, g.*
+                'month', pg_catalog.date_trunc('month', g.snapshot_date::timestamp)::date, g.*
          from app.snapshot_scopes g
          order by g.org_id, g.scope, g.department_id, g.location_id,
                   pg_catalog.date_trunc('month', g.snapshot_date), g.snapshot_date desc)

@@ -91,7 +91,7 @@ begin
                     else 0.00 end as overdue_rate
         from api.compliance_trend t
         where t.org_id = v_org and t.scope = 'organization' and t.granularity = 'month'
-          and t.period > (pg_catalog.date_trunc('month', app.today()) - interval '12 months')::date
+          and t.period > (pg_catalog.date_trunc('month', app.org_today(v_org)::timestamp) - interval '12 months')::date
     ),
     syncs as (
         select r.source, pg_catalog.max(r.completed_at) filter (where r.status in ('completed', 'partial')) as last_success,
@@ -178,7 +178,7 @@ begin
                        'completedCount', s.completed, 'requiredCount', s.required)
             from summary s),
         'asOf', pg_catalog.now(),
-        'today', app.today())
+        'today', app.org_today(v_org))
     into v_result;
     return v_result;
 end
@@ -210,7 +210,7 @@ as $$
 declare
     v_org uuid := app.current_org_id();
     v_employee_id uuid := employee_detail.employee_id;
-    v_today date := app.today();
+    v_today date := app.org_today(v_org);
     v_employee jsonb;
     v_result jsonb;
 begin
@@ -325,8 +325,8 @@ begin
                        'monthKey', a.month_key, 'status', a.status, 'dueDate', a.due_date,
                        'completedAt', a.completion_date, 'score', a.score,
                        'attempts', a.attempts, 'isRequired', a.is_required, 'isLate', a.is_late,
-                       'daysOverdue', case when a.status in ('completed', 'exempted') then 0
-                                           else greatest(v_today - a.due_date, 0) end)
+                       'daysOverdue', case when a.status = 'overdue'
+                                           then app.days_overdue(a.due_date, v_today) else 0 end)
                    order by a.due_date desc, a.module)
             from assignments a), '[]'))
     into v_result;

@@ -280,7 +280,7 @@ begin
     if found then
         return app.compliance_figures_document(v_org, v_day, 'snapshot', v_taken_at);
     end if;
-    if v_day = app.today() then
+    if v_day = app.org_today(v_org) then
         return app.compliance_figures_document(v_org, v_day, 'live', pg_catalog.now());
     end if;
     select pg_catalog.max(s.snapshot_date) into v_previous

@@ -29,8 +29,8 @@ create view analytics.assignments_flat with (security_invoker = true) as
            e.location_id, l.name as location, a.module_id, m.name as module, m.month_key,
            a.due_date, a.status, a.is_required, a.is_late, a.completion_date, a.score,
            a.attempts, a.minutes_spent, a.exempted_at, a.exemption_reason,
-           case when a.status in ('completed', 'exempted') then 0
-                else greatest((select app.today()) - a.due_date, 0) end as days_overdue,
+           case when a.status = 'overdue' then app.days_overdue(a.due_date, app.today_in(o.timezone))
+                else 0 end as days_overdue,
            app.counts_toward_compliance(a.is_required, e.status) as counts_toward_rate,
            a.created_at, a.updated_at
     from app.training_assignments a
@@ -47,10 +47,11 @@ exempted. counts_toward_rate: the assignment is in the compliance rate's populat
 employee active); the rate is completed ÷ (counted - exempted) × 100.$$;
 comment on column analytics.assignments_flat.organization is 'The organisation''s slug.';
 comment on column analytics.assignments_flat.days_overdue is
-    'Days since the due date for an assignment not completed or exempted (today = current date), else 0.';
+    'Overdue: local days from the due date to the organisation''s today (app.days_overdue), else 0.';
 comment on column analytics.assignments_flat.counts_toward_rate is
     'Required and the employee is active: the assignment is part of the compliance rate.';
-comment on column analytics.assignments_flat.is_late is 'Completed after its due date plus grace period.';
+comment on column analytics.assignments_flat.is_late is
+    'Completed late: the completion''s local date (organisation''s zone) after due date plus grace days.';
 comment on column analytics.assignments_flat.employee_status is 'active, inactive or terminated.';
 
 -- analytics.compliance_by_department -------------------------------------------------------------
@@ -101,14 +102,14 @@ comment on column analytics.compliance_by_module.month_key is 'The month the mod
 drop view if exists analytics.compliance_by_month;
 create view analytics.compliance_by_month with (security_invoker = true) as
     with snap as (
-        select distinct on (s.org_id, pg_catalog.date_trunc('month', s.snapshot_date))
-               s.org_id, pg_catalog.date_trunc('month', s.snapshot_date)::date as month,
+        select distinct on (s.org_id, pg_catalog.date_trunc('month', s.snapshot_date::timestamp))
+               s.org_id, pg_catalog.date_trunc('month', s.snapshot_date::timestamp)::date as month,
                s.snapshot_date, s.active_employees, s.required_assignments,
                s.completed_assignments, s.overdue_assignments, s.exempted_assignments,
                s.compliance_rate
         from app.compliance_snapshots s
         where s.department_id is null and s.location_id is null
-        order by s.org_id, pg_catalog.date_trunc('month', s.snapshot_date), s.snapshot_date desc
+        order by s.org_id, pg_catalog.date_trunc('month', s.snapshot_date::timestamp), s.snapshot_date desc
     ),
     activity as (
         select x.org_id, x.month,
@@ -116,14 +117,17 @@ create view analytics.compliance_by_month with (security_invoker = true) as
                pg_catalog.count(*) filter (where x.kind = 'completed') as completions,
                pg_catalog.count(*) filter (where x.kind = 'completed' and x.is_late) as late_completions
         from (
-            select a.org_id, pg_catalog.date_trunc('month', a.due_date)::date as month,
+            select a.org_id, pg_catalog.date_trunc('month', a.due_date::timestamp)::date as month,
                    'due' as kind, a.is_late
             from app.training_assignments a
             where a.is_required
             union all
-            select a.org_id, pg_catalog.date_trunc('month', a.completion_date)::date, 'completed',
-                   a.is_late
+            -- the month of the completion's local date, in the organisation's zone
+            select a.org_id,
+                   pg_catalog.date_trunc('month', pg_catalog.timezone(o.timezone, a.completion_date))::date,
+                   'completed', a.is_late
             from app.training_assignments a
+            join app.organizations o on o.id = a.org_id
             where a.status = 'completed' and a.completion_date is not null
         ) x
         group by x.org_id, x.month
@@ -172,5 +176,5 @@ grant usage on schema analytics to analyst;
 grant select on analytics.assignments_flat, analytics.compliance_by_department,
     analytics.compliance_by_location, analytics.compliance_by_module,
     analytics.compliance_by_month, analytics.audit_summary to analyst;
-grant execute on function app.analyst_org_ids(), app.today() to analyst;
+grant execute on function app.analyst_org_ids() to analyst;
 grant select on app.department_figures, app.location_figures, app.module_figures to analyst;

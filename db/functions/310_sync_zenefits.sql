@@ -28,7 +28,7 @@ declare
     v_org uuid := v_run.org_id;
     v_complete boolean := coalesce((v_run.details #>> '{fetch,zenefits,complete}')::boolean, false);
     v_now timestamptz := pg_catalog.now();
-    v_today date := current_date;
+    v_today date := app.org_today(v_org);
     v_processed integer;
     v_created integer := 0;
     v_updated integer := 0;

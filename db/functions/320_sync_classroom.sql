@@ -3,7 +3,9 @@
 -- sync.apply_classroom_coursework(run_id): course work (kind classroom_coursework) -> modules,
 -- matched by (course id, course-work id), else by name (a module not linked to Classroom yet).
 -- Name, link, due date (and its month), description and maxPoints follow Classroom when it has
--- them; a PUBLISHED course work is an active module. When the course-work fetch was complete,
+-- them. Classroom's due date and time are UTC: the module keeps the instant (classroom_due_at)
+-- and its due date is that instant's LOCAL date in the organisation's zone (a 00:00 UTC due time
+-- is the previous evening in Detroit); a due date without a time stays that date; a PUBLISHED course work is an active module. When the course-work fetch was complete,
 -- a module of a fetched course whose course work is gone is made inactive (nothing is deleted).
 --
 -- sync.apply_classroom_submissions(run_id): student submissions -> training_assignments.
@@ -14,15 +16,45 @@
 -- result (TURNED_IN or RETURNED with an assignedGrade) with no assignment creates one (due date:
 -- the module's, else the turn-in date). A result writes score = assignedGrade / maxPoints * 100
 -- (capped to 0..100; the grade itself when the course work has no maxPoints and it is 0..100)
--- and completion_date = the last TURNED_IN time of the submission history (else updateTime); the
+-- and completion_date = the last TURNED_IN time of the submission history (else updateTime), and
+-- attempts = the TURNED_IN entries of the history (a regrade of the same turn-in is no attempt;
+-- the merge tells the engine it counts attempts itself: app.attempts_counted_by_writer); the
 -- engine's triggers decide what that means (completed, a failed attempt, late, refused...). Results
--- never go to exempted assignments. A row is written only when the submission changed (its id,
+-- never go to exempted assignments. A COMPLETED result is never undone by Classroom: a regrade
+-- below the passing score, or a grade removed, records the submission and grade (the change) but
+-- keeps score and completion as evidence, and raises an exception case (regrade_below_passing,
+-- grade_removed; subject: the submission id) for a person to decide; a later passing grade closes
+-- the case. A row is written only when the submission changed (its id,
 -- raw JSON or grade), so the same data twice writes nothing.
 --
 -- A large merge can run in parts (p_parts, one call per part p_part = 0 .. p_parts - 1, each in
 -- its own transaction, at the same time): a part takes the submissions of the students whose
 -- Classroom user id hashes to it, so parts share no student, no employee and no assignment, and
 -- each adds its figures to the run. Together they write what one call writes.
+
+-- Classroom's due instant: dueDate + dueTime, both UTC (a dueTime of 00:00 may arrive as {});
+-- null without a dueTime or with a malformed one.
+create or replace function sync.classroom_due_at(p_due_date date, p_due_time jsonb) returns timestamptz
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select case
+        when p_due_date is null or pg_catalog.jsonb_typeof(p_due_time) is distinct from 'object' then null
+        when coalesce(pg_catalog.jsonb_typeof(p_due_time -> 'hours'), 'number') <> 'number'
+             or coalesce(pg_catalog.jsonb_typeof(p_due_time -> 'minutes'), 'number') <> 'number'
+             or coalesce(pg_catalog.jsonb_typeof(p_due_time -> 'seconds'), 'number') <> 'number'
+             or coalesce((p_due_time ->> 'hours')::numeric, 0) not between 0 and 23
+             or coalesce((p_due_time ->> 'minutes')::numeric, 0) not between 0 and 59
+             or coalesce((p_due_time ->> 'seconds')::numeric, 0) not between 0 and 59 then null
+        else pg_catalog.timezone('UTC', p_due_date
+             operator(pg_catalog.+) pg_catalog.make_interval(
+                 hours => coalesce((p_due_time ->> 'hours')::numeric, 0)::integer,
+                 mins => coalesce((p_due_time ->> 'minutes')::numeric, 0)::integer,
+                 secs => coalesce((p_due_time ->> 'seconds')::numeric, 0)::integer))
+    end
+$$;
+comment on function sync.classroom_due_at(date, jsonb) is
+    'The instant of a Classroom due date and due time (both UTC); null without a valid due time.';
 
 create or replace function sync.apply_classroom_coursework(p_run_id uuid) returns jsonb
 language plpgsql volatile security definer
@@ -47,7 +79,8 @@ begin
     analyze sync.staged_records;
     if pg_catalog.to_regclass('pg_temp.sync_c_coursework') is not null then drop table pg_temp.sync_c_coursework; end if;
     create temp table sync_c_coursework on commit drop as
-    select distinct on (c.course_id, c.cw_id) c.*
+    select distinct on (c.course_id, c.cw_id) c.*,
+           coalesce(app.local_date(v_org, c.due_at), c.due_raw) as due_date
     from (
         select s.payload ->> 'courseId' as course_id,
                s.payload ->> 'id' as cw_id,
@@ -58,7 +91,12 @@ begin
                sync.to_date(pg_catalog.format('%s-%s-%s',
                    pg_catalog.lpad(s.payload #>> '{dueDate,year}', 4, '0'),
                    pg_catalog.lpad(s.payload #>> '{dueDate,month}', 2, '0'),
-                   pg_catalog.lpad(s.payload #>> '{dueDate,day}', 2, '0'))) as due_date,
+                   pg_catalog.lpad(s.payload #>> '{dueDate,day}', 2, '0'))) as due_raw,
+               sync.classroom_due_at(sync.to_date(pg_catalog.format('%s-%s-%s',
+                   pg_catalog.lpad(s.payload #>> '{dueDate,year}', 4, '0'),
+                   pg_catalog.lpad(s.payload #>> '{dueDate,month}', 2, '0'),
+                   pg_catalog.lpad(s.payload #>> '{dueDate,day}', 2, '0'))),
+                   s.payload -> 'dueTime') as due_at,
                case when pg_catalog.jsonb_typeof(s.payload -> 'maxPoints') = 'number'
                          and (s.payload ->> 'maxPoints')::numeric > 0
                          and (s.payload ->> 'maxPoints')::numeric < 10000000
@@ -77,6 +115,7 @@ begin
 
     alter table sync_c_coursework add column module_id uuid, add column problem text,
                                   add column n_name text, add column n_url text, add column n_due_date date,
+                                  add column n_due_at timestamptz,
                                   add column n_month_key text, add column n_description text,
                                   add column n_max_points numeric(9, 2), add column n_active boolean;
     update sync_c_coursework c set problem = 'has no title' where c.title is null;
@@ -98,6 +137,7 @@ begin
     set n_name = c.title,
         n_url = coalesce(c.url, m.classroom_url),
         n_due_date = coalesce(c.due_date, m.due_date),
+        n_due_at = case when c.due_date is null then m.classroom_due_at else c.due_at end,
         n_month_key = coalesce(pg_catalog.to_char(c.due_date, 'YYYY-MM'), m.month_key),
         n_description = coalesce(c.description, m.description),
         n_max_points = coalesce(c.max_points, m.classroom_max_points),
@@ -105,7 +145,7 @@ begin
     from app.training_modules m
     where c.problem is null and m.org_id = v_org and m.id = c.module_id;
     update sync_c_coursework c
-    set n_name = c.title, n_url = c.url, n_due_date = c.due_date,
+    set n_name = c.title, n_url = c.url, n_due_date = c.due_date, n_due_at = c.due_at,
         n_month_key = pg_catalog.to_char(c.due_date, 'YYYY-MM'), n_description = c.description,
         n_max_points = c.max_points, n_active = c.state = 'PUBLISHED'
     where c.problem is null and c.module_id is null;
@@ -115,17 +155,18 @@ begin
     using app.training_modules m
     where c.problem is null and m.org_id = v_org and m.id = c.module_id
       and (m.name, m.classroom_course_id, m.classroom_coursework_id, m.classroom_url, m.due_date,
-           m.month_key, m.description, m.classroom_max_points, m.active)
+           m.month_key, m.description, m.classroom_max_points, m.active, m.classroom_due_at)
           is not distinct from
           (c.n_name, c.course_id, c.cw_id, c.n_url, c.n_due_date, c.n_month_key,
-           c.n_description, c.n_max_points, c.n_active);
+           c.n_description, c.n_max_points, c.n_active, c.n_due_at);
     begin
         if exists (select from sync_c_coursework c where c.problem is null and c.module_id is null) then
             insert into app.training_modules (org_id, name, month_key, due_date, classroom_course_id,
                                               classroom_coursework_id, classroom_url, description,
-                                              classroom_max_points, active, last_synced_at)
+                                              classroom_max_points, active, last_synced_at,
+                                              classroom_due_at)
             select v_org, c.n_name, c.n_month_key, c.n_due_date, c.course_id, c.cw_id, c.n_url,
-                   c.n_description, c.n_max_points, c.n_active, v_now
+                   c.n_description, c.n_max_points, c.n_active, v_now, c.n_due_at
             from sync_c_coursework c
             where c.problem is null and c.module_id is null;
             get diagnostics v_created = row_count;
@@ -135,14 +176,14 @@ begin
         set name = c.n_name, classroom_course_id = c.course_id, classroom_coursework_id = c.cw_id,
             classroom_url = c.n_url, due_date = c.n_due_date, month_key = c.n_month_key,
             description = c.n_description, classroom_max_points = c.n_max_points,
-            active = c.n_active, last_synced_at = v_now
+            active = c.n_active, last_synced_at = v_now, classroom_due_at = c.n_due_at
         from sync_c_coursework c
         where c.problem is null and c.module_id is not null and m.org_id = v_org and m.id = c.module_id
           and (m.name, m.classroom_course_id, m.classroom_coursework_id, m.classroom_url, m.due_date,
-               m.month_key, m.description, m.classroom_max_points, m.active)
+               m.month_key, m.description, m.classroom_max_points, m.active, m.classroom_due_at)
               is distinct from
               (c.n_name, c.course_id, c.cw_id, c.n_url, c.n_due_date, c.n_month_key,
-               c.n_description, c.n_max_points, c.n_active);
+               c.n_description, c.n_max_points, c.n_active, c.n_due_at);
         get diagnostics v_updated = row_count;
         end if;
     exception when others then
@@ -156,10 +197,10 @@ begin
                 if v_row.module_id is null then
                     insert into app.training_modules (org_id, name, month_key, due_date,
                         classroom_course_id, classroom_coursework_id, classroom_url, description,
-                        classroom_max_points, active, last_synced_at)
+                        classroom_max_points, active, last_synced_at, classroom_due_at)
                     values (v_org, v_row.n_name, v_row.n_month_key, v_row.n_due_date, v_row.course_id,
                             v_row.cw_id, v_row.n_url, v_row.n_description, v_row.n_max_points,
-                            v_row.n_active, v_now);
+                            v_row.n_active, v_now, v_row.n_due_at);
                     v_created := v_created + 1;
                 else
                     update app.training_modules m
@@ -167,13 +208,15 @@ begin
                         classroom_coursework_id = v_row.cw_id, classroom_url = v_row.n_url,
                         due_date = v_row.n_due_date, month_key = v_row.n_month_key,
                         description = v_row.n_description, classroom_max_points = v_row.n_max_points,
-                        active = v_row.n_active, last_synced_at = v_now
+                        active = v_row.n_active, last_synced_at = v_now, classroom_due_at = v_row.n_due_at
                     where m.org_id = v_org and m.id = v_row.module_id
                       and (m.name, m.classroom_course_id, m.classroom_coursework_id, m.classroom_url,
-                           m.due_date, m.month_key, m.description, m.classroom_max_points, m.active)
+                           m.due_date, m.month_key, m.description, m.classroom_max_points, m.active,
+                           m.classroom_due_at)
                           is distinct from
                           (v_row.n_name, v_row.course_id, v_row.cw_id, v_row.n_url, v_row.n_due_date,
-                           v_row.n_month_key, v_row.n_description, v_row.n_max_points, v_row.n_active);
+                           v_row.n_month_key, v_row.n_description, v_row.n_max_points, v_row.n_active,
+                           v_row.n_due_at);
                     if found then
                         v_updated := v_updated + 1;
                     end if;
@@ -247,6 +290,7 @@ declare
     v_created integer := 0;
     v_updated integer := 0;
     v_failed integer := 0;
+    v_cases integer := 0;
     v_rows integer;
     v_inserted integer;
     v_has_updates boolean;
@@ -282,15 +326,17 @@ begin
                s.payload ->> 'courseWorkId' as cw_id, s.payload ->> 'userId' as user_id,
                s.payload ->> 'state' as state, s.page, s.item, s.ctid as staged, g.grade,
                case when g.grade is not null and s.payload ->> 'state' in ('TURNED_IN', 'RETURNED')
-                    then coalesce(
-                        sync.to_timestamptz(pg_catalog.jsonb_path_query_array(s.payload,
-                            '$.submissionHistory[*].stateHistory ? (@.state == "TURNED_IN").stateTimestamp') ->> -1),
-                        sync.to_timestamptz(s.payload ->> 'updateTime')) end as completion
+                    then coalesce(sync.to_timestamptz(g.turn_ins ->> -1),
+                                  sync.to_timestamptz(s.payload ->> 'updateTime')) end as completion,
+               pg_catalog.jsonb_array_length(g.turn_ins) as turn_ins
         from sync.staged_records s
         cross join lateral (
             select case when pg_catalog.jsonb_typeof(s.payload -> 'assignedGrade') = 'number'
                              and pg_catalog.abs((s.payload ->> 'assignedGrade')::numeric) < 100000
-                        then pg_catalog.round((s.payload ->> 'assignedGrade')::numeric, 2) end as grade
+                        then pg_catalog.round((s.payload ->> 'assignedGrade')::numeric, 2) end as grade,
+                   -- the turn-in times, in order: one attempt each (a regrade adds none)
+                   pg_catalog.jsonb_path_query_array(s.payload,
+                       '$.submissionHistory[*].stateHistory ? (@.state == "TURNED_IN").stateTimestamp') as turn_ins
             offset 0
         ) g
         where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_submission'
@@ -391,7 +437,8 @@ begin
     -- Modules of the course works.
     if pg_catalog.to_regclass('pg_temp.sync_c_modules') is not null then drop table pg_temp.sync_c_modules; end if;
     create temp table sync_c_modules on commit drop as
-    select k.course_id, k.cw_id, k.submissions, m.id as module_id, m.due_date, m.classroom_max_points
+    select k.course_id, k.cw_id, k.submissions, m.id as module_id, m.due_date, m.classroom_max_points,
+           m.passing_score
     from (select s.course_id, s.cw_id, pg_catalog.count(*)::integer as submissions
           from sync_c_subs s group by s.course_id, s.cw_id) k
     left join app.training_modules m
@@ -427,9 +474,9 @@ begin
     -- What each matched submission maps to (its assignment: the one holding its id).
     if pg_catalog.to_regclass('pg_temp.sync_c_work') is not null then drop table pg_temp.sync_c_work; end if;
     create temp table sync_c_work on commit drop as
-    select s.sub_id, s.state, s.staged, s.grade, s.completion, s.user_id,
+    select s.sub_id, s.state, s.staged, s.grade, s.completion, s.user_id, s.turn_ins,
            st.employee_id, k.module_id, k.due_date as module_due_date,
-           k.classroom_max_points as max_points, a.id as assignment_id
+           k.classroom_max_points as max_points, k.passing_score, a.id as assignment_id
     from sync_c_subs s
     join sync_c_students st on st.user_id = s.user_id and st.employee_id is not null
     join sync_c_modules k on k.course_id = s.course_id and k.cw_id = s.cw_id and k.module_id is not null
@@ -453,13 +500,24 @@ begin
     if pg_catalog.to_regclass('pg_temp.sync_c_write') is not null then drop table pg_temp.sync_c_write; end if;
     create temp table sync_c_write on commit drop as
     select w.sub_id, w.staged, w.user_id, w.employee_id, w.module_id, w.assignment_id,
-           w.grade, r.is_result, c.score, w.completion,
+           w.grade, r.is_result, c.score, w.completion, w.passing_score,
+           -- attempts = turn-ins (a result without any history is one)
+           greatest(w.turn_ins, case when r.is_result then 1 else 0 end) as attempts,
+           -- a completed result Classroom would undo: kept, and a case raised (see the header)
+           case
+               when a.status is distinct from 'completed' then null
+               when r.is_result and c.score is not null and c.score < w.passing_score then 'regrade_below_passing'
+               when not r.is_result and a.classroom_grade is not null
+                    and a.classroom_submission_id = w.sub_id then 'grade_removed'
+           end::app.exception_kind as kept,
+           a.score as kept_score, a.classroom_grade as previous_grade, a.completion_date as kept_completion,
+           a.status = 'completed' and r.is_result and c.score >= w.passing_score as passing_again,
            case
                when not r.is_result then null
                when c.score is null then pg_catalog.format('has grade %s but its course work has no maxPoints', w.grade)
                when w.completion is null then 'has no turn-in time'
            end as problem,
-           coalesce(w.module_due_date, w.completion::date) as due_date,
+           coalesce(w.module_due_date, app.local_date(v_org, w.completion)) as due_date,
            null::integer as chunk
     from sync_c_work w
     cross join lateral (
@@ -485,6 +543,7 @@ begin
     v_has_inserts := exists (select from sync_c_write w where w.problem is null and w.assignment_id is null);
     v_chunk := -1;                              -- -1 = everything
     v_chunks := 0;
+    perform pg_catalog.set_config('app.attempts_counted_by_writer', 'on', true);
     while v_chunk < v_chunks loop
         begin
             v_rows := 0;
@@ -493,9 +552,12 @@ begin
                 update app.training_assignments a
                 set classroom_submission_id = w.sub_id, classroom_submission = s.payload,
                     classroom_grade = w.grade,
-                    score = case when w.is_result and a.status <> 'exempted' then w.score else a.score end,
-                    completion_date = case when w.is_result and a.status <> 'exempted' then w.completion
-                                           else a.completion_date end,
+                    score = case when w.is_result and w.kept is null and a.status <> 'exempted'
+                                 then w.score else a.score end,
+                    completion_date = case when w.is_result and w.kept is null and a.status <> 'exempted'
+                                           then w.completion else a.completion_date end,
+                    attempts = case when w.attempts > 0 and w.kept is null and a.status <> 'exempted'
+                                    then w.attempts else a.attempts end,
                     last_synced_at = v_now, sync_status = 'synced', sync_errors = null
                 from sync_c_write w
                 join sync.staged_records s on s.ctid = w.staged
@@ -506,9 +568,9 @@ begin
             if v_has_inserts then
                 insert into app.training_assignments (org_id, employee_id, module_id, due_date, score,
                     completion_date, classroom_submission_id, classroom_submission, classroom_grade,
-                    last_synced_at, sync_status)
+                    last_synced_at, sync_status, attempts)
                 select v_org, w.employee_id, w.module_id, w.due_date, w.score, w.completion, w.sub_id,
-                       s.payload, w.grade, v_now, 'synced'
+                       s.payload, w.grade, v_now, 'synced', w.attempts
                 from sync_c_write w
                 join sync.staged_records s on s.ctid = w.staged
                 where w.assignment_id is null and w.problem is null and (v_chunk < 0 or w.chunk = v_chunk);
@@ -538,18 +600,24 @@ begin
                             update app.training_assignments a
                             set classroom_submission_id = v_row.sub_id, classroom_submission = v_row.raw,
                                 classroom_grade = v_row.grade,
-                                score = case when v_row.is_result and a.status <> 'exempted' then v_row.score else a.score end,
-                                completion_date = case when v_row.is_result and a.status <> 'exempted'
+                                score = case when v_row.is_result and v_row.kept is null and a.status <> 'exempted'
+                                             then v_row.score else a.score end,
+                                completion_date = case when v_row.is_result and v_row.kept is null
+                                                            and a.status <> 'exempted'
                                                        then v_row.completion else a.completion_date end,
+                                attempts = case when v_row.attempts > 0 and v_row.kept is null
+                                                     and a.status <> 'exempted'
+                                                then v_row.attempts else a.attempts end,
                                 last_synced_at = v_now, sync_status = 'synced', sync_errors = null
                             where a.org_id = v_org and a.id = v_row.assignment_id;
                             v_updated := v_updated + 1;
                         else
                             insert into app.training_assignments (org_id, employee_id, module_id, due_date,
                                 score, completion_date, classroom_submission_id, classroom_submission,
-                                classroom_grade, last_synced_at, sync_status)
+                                classroom_grade, last_synced_at, sync_status, attempts)
                             values (v_org, v_row.employee_id, v_row.module_id, v_row.due_date, v_row.score,
-                                    v_row.completion, v_row.sub_id, v_row.raw, v_row.grade, v_now, 'synced');
+                                    v_row.completion, v_row.sub_id, v_row.raw, v_row.grade, v_now, 'synced',
+                                    v_row.attempts);
                             v_created := v_created + 1;
                         end if;
                     exception when others then
@@ -561,6 +629,41 @@ begin
         end;
         v_chunk := v_chunk + 1;
     end loop;
+
+    perform pg_catalog.set_config('app.attempts_counted_by_writer', '', true);
+
+    -- Completed results Classroom would undo: a case each for a person to decide (idempotent per
+    -- submission); a passing grade again closes the submission's open cases.
+    select pg_catalog.count(app.raise_assignment_exception(v_org, w.kept, w.sub_id, 'classroom_grading',
+               case w.kept
+                   when 'regrade_below_passing' then pg_catalog.format(
+                       'The completed result of %s for %s was regraded in Classroom to %s (score %s), below the passing score %s; the completion of %s with score %s stands as evidence.',
+                       e.full_name, m.name, w.grade, w.score, w.passing_score,
+                       pg_catalog.to_char(app.local_date(v_org, w.kept_completion), 'YYYY-MM-DD'), w.kept_score)
+                   else pg_catalog.format(
+                       'The grade %s of the completed result of %s for %s was removed in Classroom; the completion of %s with score %s stands as evidence.',
+                       w.previous_grade, e.full_name, m.name,
+                       pg_catalog.to_char(app.local_date(v_org, w.kept_completion), 'YYYY-MM-DD'), w.kept_score)
+               end,
+               'Decide whether the completion stands: resolve this case with a note, or have HR correct the result or re-assign the training.',
+               w.employee_id, w.module_id, w.assignment_id,
+               pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                   'submission_id', w.sub_id, 'new_grade', w.grade, 'new_score', w.score,
+                   'previous_grade', w.previous_grade, 'kept_score', w.kept_score,
+                   'completion_date', w.kept_completion, 'passing_score', w.passing_score))))::integer
+    into v_cases
+    from sync_c_write w
+    join app.employees e on e.org_id = v_org and e.id = w.employee_id
+    join app.training_modules m on m.org_id = v_org and m.id = w.module_id
+    where w.kept is not null and w.problem is null;
+    perform app.close_assignment_exception(v_org, k.kind, w.sub_id,
+                'Classroom gave the completed result a passing grade again.')
+    from sync_c_write w
+    cross join (values ('regrade_below_passing'::app.exception_kind), ('grade_removed')) k(kind)
+    where w.passing_again and w.problem is null
+      and exists (select from app.assignment_exceptions x
+                  where x.org_id = v_org and x.kind = k.kind and x.subject_key = w.sub_id
+                    and x.resolved_at is null);
 
     select pg_catalog.count(*)::integer,
            coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',
@@ -590,6 +693,7 @@ begin
         'failed', v_failed,
         'assignments_created', v_created, 'assignments_updated', v_updated,
         'students_linked', v_linked,
+        'exception_cases', v_cases,
         'results', (select pg_catalog.count(*) from sync_c_write w where w.is_result and w.problem is null),
         'unmatched_students', (select pg_catalog.count(*) from sync_c_students st where st.employee_id is null),
         'unmatched_submissions', (select coalesce(pg_catalog.sum(st.submissions), 0)

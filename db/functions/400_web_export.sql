@@ -26,9 +26,10 @@ create or replace view api.compliance_export with (security_invoker = true) as
            a.is_required,
            a.is_late,
            a.exemption_reason,
-           case when a.status = 'overdue' then greatest(current_date - a.due_date, 0) end
+           case when a.status = 'overdue' then app.days_overdue(a.due_date, app.today_in(o.timezone)) end
                as days_overdue
     from app.training_assignments a
+    join app.organizations o on o.id = a.org_id
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
     left join app.departments d on d.org_id = e.org_id and d.id = e.department_id
@@ -38,7 +39,9 @@ $$One row per training assignment with its employee, department, location and mo
 compliance exports (CSV, XLSX, PDF) contain.
 
 Row-level security of the underlying tables decides: employees see their own assignments only.
-days_overdue counts the days since the due date of an overdue assignment (null otherwise).$$;
+days_overdue: for an overdue assignment, the local days from its due date to the organisation's
+today (app.days_overdue, the one definition of the grid, analytics, reports and notifications);
+null otherwise.$$;
 grant select on api.compliance_export to authenticated;
 
 -- The audit entry of one export, written as the exporting user before the first byte is sent.

@@ -19,6 +19,7 @@ as $$
 declare
     v_org record;
     v_default_target constant numeric := 95.00;
+    v_today date;
     v_result jsonb;
 begin
     if overdue_limit is null or overdue_limit not between 0 and 100000 then
@@ -38,6 +39,7 @@ begin
     end if;
     perform app.check_department_location(v_org.id, compliance_report.department_id,
                                           compliance_report.location_id);
+    v_today := app.org_today(v_org.id);
 
     with scope as (
         select x.*, app.counts_toward_compliance(x.is_required, x.employee_status) as counts
@@ -55,8 +57,8 @@ begin
         select r.department_id, pg_catalog.max(r.completion_target) as target
         from app.department_training_requirements r
         where r.org_id = v_org.id and r.required
-          and r.effective_start <= current_date
-          and (r.effective_end is null or r.effective_end >= current_date)
+          and r.effective_start <= v_today
+          and (r.effective_end is null or r.effective_end >= v_today)
         group by r.department_id
     ),
     groups as (
@@ -84,6 +86,7 @@ begin
         'organization', pg_catalog.jsonb_build_object('id', v_org.id, 'name', v_org.name,
                                                       'timezone', v_org.timezone),
         'generated_at', pg_catalog.now(),
+        'today', v_today,
         'filters', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
             'department_id', compliance_report.department_id,
             'location_id', compliance_report.location_id,
@@ -131,7 +134,7 @@ begin
                    order by s.snapshot_date)
             from app.compliance_snapshots s
             where s.org_id = v_org.id and s.department_id is null and s.location_id is null
-              and s.snapshot_date > current_date - 365), '[]'))
+              and s.snapshot_date > v_today - 365), '[]'))
     into v_result;
     return v_result;
 end

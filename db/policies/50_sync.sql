@@ -18,3 +18,7 @@ drop function if exists sync.run_is_open(uuid, uuid);
 
 -- The ledger of scheduled jobs is written by sync.run_scheduled_jobs only: no policy, no grant.
 revoke all on sync.job_runs from sync_worker;
+
+-- The ledger of each organisation's daily jobs is written by sync.run_daily_jobs_due only: no
+-- policy, no grant (the sync schema is no API).
+revoke all on sync.daily_job_runs from sync_worker;

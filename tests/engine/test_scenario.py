@@ -129,7 +129,8 @@ class Story:
 
     def run_jobs(self, days: int) -> dict[str, Any]:
         row = self.worker.execute(
-            "select app.run_daily_jobs(current_date + %s) as r", [days]
+            "select app.run_daily_jobs(%s, app.org_today(%s) + %s) as r",
+            [self.w["org"], self.w["org"], days],
         ).fetchone()
         assert row is not None
         return dict(row["r"])
@@ -155,7 +156,7 @@ def test_the_seeds_story(story: Story) -> None:
     s.call(
         hr,
         "insert into api.training_modules (name, month_key, due_date, passing_score)"
-        " values ('Infection Control', '2025-04', current_date + 5, 80)",
+        " values ('Infection Control', '2025-04', app.org_today(app.current_org_id()) + 5, 80)",
         path="/training_modules",
     )
     s.modules = {
@@ -184,7 +185,7 @@ def test_the_seeds_story(story: Story) -> None:
         hr,
         "insert into api.employees (email, first_name, last_name, job_title, start_date,"
         " department_id, manager_id) values ('nora@story.example', 'Nora', 'Newhire',"
-        " 'Staff', current_date, %s, %s)",
+        " 'Staff', app.org_today(app.current_org_id()), %s, %s)",
         [w["dept"], w["mgr_emp"]],
         path="/employees",
     )
@@ -202,7 +203,7 @@ def test_the_seeds_story(story: Story) -> None:
         )
     )
     due = {m: s.assignment(m)["due_date"] for m in s.modules}
-    today = dt.date.today()
+    today = s.value(hr, "select app.org_today(app.current_org_id())", method="GET")
     assert due == {
         "hipaa": today + dt.timedelta(days=7),
         "osha": today + dt.timedelta(days=30),
@@ -271,7 +272,8 @@ def test_the_seeds_story(story: Story) -> None:
     assert s.events("stats.updated") >= 1
     assert s.audits("requirement_status_change") == 1
 
-    # -- 5. Late completion: Infection Control (due +7, grace 7) overdue on day +15, completed --
+    # -- 5. An on-time result arriving late: Infection Control (due +7, grace 7) is marked overdue
+    #       by the job of day +15, then completed with a completion time before its due date --
     jobs = s.run_jobs(15)
     assert jobs["overdue"] >= 1
     assert s.assignment("infection")["status"] == "overdue"
@@ -279,7 +281,7 @@ def test_the_seeds_story(story: Story) -> None:
     assert s.stats()["training_overdue"] == 1
     infection = str(s.assignment("infection")["id"])
     out = s.value(mgr, "select api.update_assignment_status(%s, 'completed')", [infection])
-    assert (out["status"], out["is_late"]) == ("completed", True)
+    assert (out["status"], out["is_late"], out["days_late"]) == ("completed", False, None)
     assert s.rate() == Decimal("50.00")
     assert s.stats()["training_overdue"] == 0
 

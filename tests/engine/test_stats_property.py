@@ -184,7 +184,8 @@ def run(ctx: Ctx, op: tuple[Any, ...]) -> None:
         api.call(
             w["hr"],
             "insert into api.employees (email, first_name, last_name, job_title, start_date,"
-            " department_id, manager_id) values (%s, 'New', 'Hire', %s, current_date + %s, %s, %s)",
+            " department_id, manager_id) values (%s, 'New', 'Hire', %s,"
+            " app.org_today(app.current_org_id()) + %s, %s, %s)",
             [
                 f"hire.{uuid.uuid4().hex[:12]}@prop.example",
                 title,
@@ -196,7 +197,9 @@ def run(ctx: Ctx, op: tuple[Any, ...]) -> None:
         )
     elif kind == "daily_jobs":
         _, days = op
-        ctx.worker.execute("select app.run_daily_jobs(current_date + %s)", [days])
+        ctx.worker.execute(
+            "select app.run_daily_jobs(%s, app.org_today(%s) + %s)", [w["org"], w["org"], days]
+        )
     elif kind == "bulk_results":
         # A sync-style merge: one set-based UPDATE over several open assignments.
         _, score, stride = op
@@ -234,8 +237,9 @@ def run(ctx: Ctx, op: tuple[Any, ...]) -> None:
         with ctx.su.transaction():
             ctx.su.execute(
                 "insert into app.training_assignments (org_id, employee_id, module_id, due_date,"
-                " is_required) values (%s, %s, %s, current_date + %s, %s) on conflict do nothing",
-                [w["org"], e, w[module], due_offset, required],
+                " is_required) values (%s, %s, %s, app.org_today(%s) + %s, %s)"
+                " on conflict do nothing",
+                [w["org"], e, w[module], w["org"], due_offset, required],
             )
     else:  # pragma: no cover - the strategy lists every kind
         raise AssertionError(kind)

@@ -182,7 +182,10 @@ class FakeClassroom(FakeServer):
             doc["alternateLink"] = f"https://classroom.google.com/c/{w.course_id}/a/{w.id}/details"
         if w.due:
             doc["dueDate"] = {"year": w.due[0], "month": w.due[1], "day": w.due[2]}
-            doc["dueTime"] = {"hours": 23, "minutes": 59}
+            hours, minutes = w.due_time
+            doc["dueTime"] = {
+                k: v for k, v in (("hours", hours), ("minutes", minutes)) if v
+            }  # proto3 JSON leaves out zeros: 00:00 is {}
         if w.max_points:
             doc["maxPoints"] = w.max_points
         return doc
@@ -228,21 +231,20 @@ class FakeClassroom(FakeServer):
                 }
             }
         ]
-        if s.turned_in:
+        for turned_in in [*s.earlier_turn_ins, *([s.turned_in] if s.turned_in else [])]:
             history.append(
                 {
                     "stateHistory": {
                         "state": "TURNED_IN",
-                        "stateTimestamp": s.turned_in,
+                        "stateTimestamp": turned_in,
                         "actorUserId": s.user_id,
                     }
                 }
             )
-        if s.grade is not None:
-            doc["draftGrade"] = s.grade
-            doc["assignedGrade"] = s.grade
+        graded = [*s.earlier_grades, *([s.grade] if s.grade is not None else [])]
+        for points in graded:
             grade: dict[str, Any] = {
-                "pointsEarned": s.grade,
+                "pointsEarned": points,
                 "gradeTimestamp": s.updated,
                 "actorUserId": self.teacher_id,
                 "gradeChangeType": "ASSIGNED_GRADE_POINTS_EARNED_CHANGE",
@@ -250,6 +252,9 @@ class FakeClassroom(FakeServer):
             if work is not None and work.max_points:
                 grade["maxPoints"] = work.max_points
             history.append({"gradeHistory": grade})
+        if s.grade is not None:
+            doc["draftGrade"] = s.grade
+            doc["assignedGrade"] = s.grade
         if s.state == "RETURNED":
             history.append(
                 {

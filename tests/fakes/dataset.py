@@ -90,6 +90,8 @@ class CourseWork:
     course_id: str
     title: str
     due: tuple[int, int, int] | None = None
+    #: Classroom's dueTime (UTC), (hours, minutes); 00:00 is sent as ``{}`` (proto3 JSON)
+    due_time: tuple[int, int] = (23, 59)
     max_points: float | None = 100
     description: str | None = None
     state: str = "PUBLISHED"
@@ -117,6 +119,10 @@ class Submission:
     turned_in: str | None = None  # RFC 3339; None = never turned in
     updated: str = "2025-01-06T09:00:00.000Z"
     late: bool = False
+    #: earlier turn-ins (RFC 3339), each a TURNED_IN entry of the history before ``turned_in``
+    earlier_turn_ins: list[str] = field(default_factory=list)
+    #: grades the teacher gave before ``grade`` (regrades), each a gradeHistory entry
+    earlier_grades: list[float] = field(default_factory=list)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -68,7 +68,7 @@ def org(superuser: psycopg.Connection[DictRow]) -> Org:
         ).fetchone()["id"]  # type: ignore[index]
         for name in ("Ann Arbor", "Wixom")
     ]
-    today = date.today()
+    today = su.execute("select app.org_today(%s) as d", [org_id]).fetchone()["d"]  # type: ignore[index]
     modules: list[dict[str, Any]] = []
     for i, offset in enumerate((-60, -20, 2, 5, 30, 90), start=1):
         module = su.execute(
@@ -179,7 +179,7 @@ def test_dashboard_numbers_match_the_rows(
     reminder_days = superuser.execute(
         "select reminder_days from app.organizations where id = %s", [org.id]
     ).fetchone()["reminder_days"]  # type: ignore[index]
-    today = superuser.execute("select app.today() as d").fetchone()["d"]  # type: ignore[index]
+    today = superuser.execute("select app.org_today(%s) as d", [org.id]).fetchone()["d"]  # type: ignore[index]
 
     def figures(subset: list[dict[str, Any]]) -> tuple[int, int, int, int, Decimal]:
         by = Counter(r["status"] for r in subset)

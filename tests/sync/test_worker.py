@@ -275,8 +275,8 @@ def test_the_worker_runs_the_scheduled_sync_and_the_daily_jobs(
     workers: list[WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    # The ledger is one per day for every worker: earlier tests' workers ran today's jobs already.
-    superuser.execute("delete from sync.job_runs where day = current_date")
+    # The ledger is one per organisation and local day for every worker.
+    superuser.execute("delete from sync.daily_job_runs where org_id = %s", [org.id])
     worker = start(workers, worker_env, tmp_path, "--once")
 
     assert worker.proc.wait(timeout=120) == 0, worker.text()
@@ -289,17 +289,17 @@ def test_the_worker_runs_the_scheduled_sync_and_the_daily_jobs(
         "schedule",
     )
     assert differences(expected_employees(dataset), employees(superuser, org)) == []
-    ledger = (
-        "select job, ok, attempts, started_at from sync.job_runs"
-        " where day = current_date and job = 'daily'"
-    )
-    jobs = [dict(j) for j in superuser.execute(ledger).fetchall()]
-    assert [(j["ok"], j["attempts"]) for j in jobs] == [(True, 1)]  # this worker ran it, once
+    ledger = "select day, ok, attempts, started_at from sync.daily_job_runs where org_id = %s"
+    jobs = [dict(j) for j in superuser.execute(ledger, [org.id]).fetchall()]
+    today = superuser.execute("select app.org_today(%s) as d", [org.id]).fetchone()
+    assert today is not None
+    # this worker ran the organisation's today (its local date), once
+    assert [(j["day"], j["ok"], j["attempts"]) for j in jobs] == [(today["d"], True, 1)]
     # Run again: the sync is not due, the jobs already ran today.
     again = start(workers, worker_env, tmp_path, "--once")
     assert again.proc.wait(timeout=60) == 0
     assert len(runs(superuser, org)) == 1
-    assert [dict(j) for j in superuser.execute(ledger).fetchall()] == jobs  # not run again
+    assert [dict(j) for j in superuser.execute(ledger, [org.id]).fetchall()] == jobs  # not again
 
 
 def test_the_worker_retries_a_run_whose_fetch_failed(

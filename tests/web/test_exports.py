@@ -32,9 +32,11 @@ EXPECTED_SELECT = """
            l.name as location, m.name as module, m.month_key, a.due_date, a.status,
            a.completion_date, a.score, a.attempts, a.is_required, a.is_late,
            a.exemption_reason,
-           case when a.status = 'overdue' then greatest(current_date - a.due_date, 0) end
+           case when a.status = 'overdue'
+                then greatest((now() at time zone o.timezone)::date - a.due_date, 0) end
                as days_overdue
     from app.training_assignments a
+    join app.organizations o on o.id = a.org_id
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
     left join app.departments d on d.org_id = e.org_id and d.id = e.department_id
@@ -94,6 +96,12 @@ def last_export_audit(conn: psycopg.Connection[Any], user: uuid.UUID) -> dict[st
         " order by id desc limit 1",
         [user],
     ).fetchone()
+
+
+def org_today(conn: psycopg.Connection[Any], org: Org) -> date:
+    row = conn.execute("select app.org_today(%s) as d", [org.id]).fetchone()
+    assert row is not None
+    return row["d"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -346,8 +354,8 @@ def test_audit_csv_equals_the_audit_rows(web_server: WebServer, world: World, su
     assert len(own_rows) >= 2  # this very export is about the employee
     assert {r[8] for r in own_rows[1:]} == {str(org.employees["employee"])}
 
-    # filters: event type and day range
-    today = date.today().isoformat()
+    # filters: event type and day range (the organisation's today)
+    today = org_today(su, org).isoformat()
     filtered = get(
         web_server, "/export/audit.csv", hr, event_type="compliance_export", **{"from": today}
     )
@@ -370,3 +378,66 @@ def test_exports_need_a_token(web_server: WebServer) -> None:
         response = httpx.get(web_server.base + path)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize("timezone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+def test_csv_xlsx_and_pdf_agree_on_days_overdue(
+    web_server: WebServer, world: World, su: Any, timezone: str
+) -> None:
+    """Days overdue: local days from the due date to the organisation's today, the same figure
+    in the CSV, the XLSX and the PDF, with the organisation at UTC+14 or UTC-12 (a day or more
+    from the server's date at any hour); the file names carry that today."""
+    org = world.a
+    user = org.users["hr_admin"]
+    before = su.execute("select timezone from app.organizations where id = %s", [org.id]).fetchone()
+    su.execute("update app.organizations set timezone = %s where id = %s", [timezone, org.id])
+    try:
+        local = su.execute("select (now() at time zone %s)::date as d", [timezone]).fetchone()["d"]
+        due = su.execute(
+            "select a.id::text, a.due_date from app.training_assignments a"
+            " where a.org_id = %s and a.status = 'overdue'",
+            [org.id],
+        ).fetchall()
+        want = {r["id"]: (local - r["due_date"]).days for r in due}
+        assert want
+        assert min(want.values()) > 0
+
+        csv_response = get(web_server, "/export/compliance.csv", user, status="overdue")
+        assert csv_response.status_code == 200, csv_response.text
+        assert (
+            f"compliance-report-{local.isoformat()}.csv"
+            in csv_response.headers["content-disposition"]
+        )
+        rows = list(csv.DictReader(io.StringIO(csv_response.text)))
+        assert {r["assignment_id"]: int(r["days_overdue"]) for r in rows} == want
+
+        xlsx_response = get(web_server, "/export/compliance.xlsx", user, status="overdue")
+        assert xlsx_response.status_code == 200, xlsx_response.text
+        assert (
+            f"compliance-report-{local.isoformat()}.xlsx"
+            in xlsx_response.headers["content-disposition"]
+        )
+        sheet = load_workbook(io.BytesIO(xlsx_response.content), read_only=True).worksheets[0]
+        cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+        at = cells[0].index("days_overdue")
+        assert {str(r[0]): int(r[at]) for r in cells[1:]} == want
+
+        pdf_response = get(web_server, "/export/compliance.pdf", user, status="overdue")
+        assert pdf_response.status_code == 200, pdf_response.text
+        assert (
+            f"compliance-report-{local.isoformat()}.pdf"
+            in pdf_response.headers["content-disposition"]
+        )
+        text = "\n".join(
+            p.extract_text() for p in PdfReader(io.BytesIO(pdf_response.content)).pages
+        )
+        # the PDF lists the counted (active employees') overdue ones: due date, then its days
+        counted = {r["assignment_id"] for r in rows if r["employee_status"] == "active"}
+        for r in rows:
+            if r["assignment_id"] in counted:
+                assert f"{r['due_date']}\n{want[r['assignment_id']]}\n" in text, r
+    finally:
+        su.execute(
+            "update app.organizations set timezone = %s where id = %s",
+            [before["timezone"], org.id],
+        )

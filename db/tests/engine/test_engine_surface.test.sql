@@ -27,9 +27,9 @@ select is((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.
            where n.nspname in ('api', 'app') and p.prosecdef
              and not coalesce(p.proconfig @> array['search_path=""'], false)), 0,
           'every SECURITY DEFINER function pins search_path');
-select ok(has_function_privilege('sync_worker', 'app.run_daily_jobs(date)', 'execute'),
+select ok(has_function_privilege('sync_worker', 'app.run_daily_jobs(uuid, date)', 'execute'),
           'the sync worker runs the daily job');
-select ok(not has_function_privilege('authenticated', 'app.run_daily_jobs(date)', 'execute')
+select ok(not has_function_privilege('authenticated', 'app.run_daily_jobs(uuid, date)', 'execute')
           and not has_function_privilege('authenticated', 'app.refresh_stats(uuid[], uuid[])', 'execute')
           and not has_function_privilege('authenticated', 'app.apply_tier_switch(uuid, uuid, uuid, app.tier_change_kind, text)', 'execute'),
           'API users cannot call the engine''s internals');

@@ -108,3 +108,12 @@ set search_path = ''
 as $$ select nullif(pg_catalog.current_setting('tests.' || p_name, true), '') $$;
 
 grant execute on all functions in schema tests to public;
+
+-- The test organisation's today (the test variable org): its local date, or the pinned app.today.
+-- Tests count days from it, never from the server's current_date.
+create or replace function tests.today() returns date
+language sql stable
+set search_path = ''
+as $$ select app.org_today(tests.var('org')::uuid) $$;
+
+grant execute on function tests.today() to public;

@@ -16,7 +16,7 @@ from (values ('start_run', array['text', 'text', 'text', 'uuid', 'boolean', 'tex
              ('claim_requests', array['text']),
              ('finish_requests', array['text', 'uuid[]', 'uuid', 'text']),
              ('enqueue_scheduled', array['text', 'numeric']),
-             ('run_scheduled_jobs', array['date'])) f(f, args);
+             ('run_scheduled_jobs', array['text'])) f(f, args);
 
 select function_privs_are('sync', 'start_run', array['text', 'text', 'text', 'uuid', 'boolean', 'text'],
                           'authenticated', array[]::text[], 'authenticated may not open sync runs');
