@@ -1,14 +1,15 @@
 -- The compliance engine, part 8: the daily job (DESIGN §12, issue 3 item 11).
 --
 -- app.run_daily_jobs(day) runs, for the given day (so tests can run tomorrow), in one transaction:
---   0. next cycle: completed assignments whose module validity lapsed by the day get the next
---      assignment (due = completion date + validity days), once — first, so that a new cycle
---      already past its deadline is marked overdue and notified by this run, not the next;
+--   0. assignment rules of the day, per organisation: recertification windows opening (the next
+--      cycle assigned, due on the expiry date, not counting yet), completions lapsing (the next
+--      cycle counts instead), department rules whose effective dates start or end (reconciled)
+--      — first, so that a cycle already past its deadline is marked overdue by this run;
 --   1. overdue: open assignments of active employees past due date + the module's grace period;
 --   2. due-soon reminders: open required assignments due within the department rule's
 --      reminder_days_before (else the organisation's reminder_days);
---   3. overdue notifications to the employee;
---   4. escalations: overdue for more than the organisation's escalation_days -> the manager;
+--   3. overdue notifications to the employee (required assignments only);
+--   4. escalations (required assignments only): overdue for more than the organisation's escalation_days -> the manager;
 --   5. certifications expiring within 30 days -> the employee;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
 --   8. the day's compliance snapshots (app.take_compliance_snapshots(day), helper-5's).
@@ -27,6 +28,8 @@ declare
     v_escalated integer;
     v_expiring integer;
     v_next_cycle integer;
+    v_lapsed integer;
+    v_rule_dates integer;
     v_expired integer;
     v_snapshots jsonb;
 begin
@@ -36,24 +39,12 @@ begin
     end if;
     perform pg_catalog.set_config('app.today', p_day::text, true);
 
-    -- 0. Next cycle for completed modules whose validity lapsed (see the header).
-    insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
-    select a.org_id, a.employee_id, a.module_id,
-           a.completion_date::date + m.validity_days, a.is_required
-    from app.training_assignments a
-    join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-                               and m.active and m.validity_days is not null
-    join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
-    where a.status = 'completed'
-      and a.completion_date::date + m.validity_days <= p_day
-      and not exists (select from app.training_assignments later
-                      where later.org_id = a.org_id and later.employee_id = a.employee_id
-                        and later.module_id = a.module_id and later.id <> a.id
-                        and (later.due_date > a.due_date
-                             or later.due_date >= a.completion_date::date + m.validity_days))
-    order by a.org_id, a.employee_id, a.module_id
-    on conflict (org_id, employee_id, module_id, due_date) do nothing;
-    get diagnostics v_next_cycle = row_count;
+    -- 0. Assignment rules of the day (152_reconcile.sql, 154_recertification.sql), per org.
+    select coalesce(pg_catalog.sum((app.reconcile_rule_dates(o.id, p_day) ->> 'created')::integer), 0),
+           coalesce(pg_catalog.sum(app.open_recertification_windows(o.id, p_day)), 0),
+           coalesce(pg_catalog.sum(app.lapse_expired_completions(o.id, p_day)), 0)
+    into v_rule_dates, v_next_cycle, v_lapsed
+    from app.organizations o;
 
     -- 1. Overdue.
     update app.training_assignments a
@@ -94,7 +85,7 @@ begin
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-    where a.status = 'overdue';
+    where a.status = 'overdue' and a.is_required;
 
     -- 4. Escalations to the manager.
     select pg_catalog.count(app.notify_user(a.org_id, mu.id, 'assignment.escalated',
@@ -111,7 +102,7 @@ begin
     join app.organizations o on o.id = a.org_id
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
     join app.app_users mu on mu.org_id = e.org_id and mu.employee_id = e.manager_id and mu.active
-    where a.status = 'overdue'
+    where a.status = 'overdue' and a.is_required
       and p_day > a.due_date + a.grace_days + o.escalation_days;
 
     -- 5. Certifications expiring within 30 days.
@@ -146,6 +137,7 @@ begin
         'day', p_day, 'overdue', v_overdue, 'due_soon_notified', v_due_soon,
         'overdue_notified', v_overdue_notified, 'escalated', v_escalated,
         'certifications_expiring', v_expiring, 'next_cycle_assignments', v_next_cycle,
+        'lapsed_completions', v_lapsed, 'rule_date_assignments', v_rule_dates,
         'requirements_expired', v_expired, 'snapshots', v_snapshots);
 end
 $$;
