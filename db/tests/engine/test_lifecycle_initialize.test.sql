@@ -38,7 +38,7 @@ select is((select et.tier_id from app.employee_tiers et where et.employee_id = t
           tests.var('silver')::uuid, 'the job title (any case) maps to its tier');
 select is((select count(*)::int from app.employee_requirements er
            where er.employee_id = tests.var('nina')::uuid and er.status = 'pending'),
-          2, 'the mapped tier''s requirements are pending');
+          5, 'the mapped tier''s requirements and the lower tier''s are pending (an initial tier above the first)');
 select is((select a.status::text || ' ' || (a.due_date - app.org_today(a.org_id)) from app.training_assignments a
            where a.employee_id = tests.var('nina')::uuid and a.module_id = tests.var('m_hipaa')::uuid),
           'not_started 7', 'a new-hire module whose start + grace has passed is due today + grace, never in the past');
