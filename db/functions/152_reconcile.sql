@@ -29,10 +29,10 @@
 
 -- The required set of active employees (of the given keys) for the given modules (null = all).
 -- Inlined (language sql without SET): every name is qualified.
-create or replace function app.required_assignments(
+drop function if exists app.required_assignments(uuid[], uuid[], uuid[]);
+create function app.required_assignments(
     p_org_ids uuid[], p_employee_ids uuid[], p_module_ids uuid[] default null
-) returns table (org_id uuid, employee_id uuid, module_id uuid, due_date date, grace_days integer,
-                 today date)
+) returns setof app.required_assignment
 language sql stable
 as $$
     with days as (
@@ -101,16 +101,29 @@ declare
     v_created integer;
     v_released integer;
     v_cases integer;
+    v_bulk boolean;
+    v_req app.required_assignment[];
 begin
     if p_org_ids is null or pg_catalog.cardinality(p_org_ids) = 0 then
         return pg_catalog.jsonb_build_object('required_again', 0, 'created', 0, 'released', 0,
                                              'cases', 0);
     end if;
 
+    -- A large batch (a go-live import, a department of thousands) runs on tables this transaction
+    -- may just have filled: fresh statistics keep the plans set-based (hash joins, not loops).
+    v_bulk := pg_catalog.cardinality(p_employee_ids) >= 1000;
+    if v_bulk then
+        analyze app.employees;
+    end if;
+
+    -- The required set, once.
+    select pg_catalog.array_agg(r) into v_req
+    from app.required_assignments(p_org_ids, p_employee_ids, p_module_ids) r;
+
     -- 1. Required again: the latest open assignment that stopped counting (or an optional
     -- completion still valid), when no other cycle counts.
-    with req as (
-        select * from app.required_assignments(p_org_ids, p_employee_ids, p_module_ids)
+    with req as materialized (
+        select * from unnest(v_req)
     ),
     pick as (
         select distinct on (a.org_id, a.employee_id, a.module_id) a.org_id, a.id
@@ -138,8 +151,8 @@ begin
 
     -- 2. Missing: a new cycle, due never in the past; an overdue_on_arrival case when the
     -- catalog's due date had passed.
-    with req as (
-        select * from app.required_assignments(p_org_ids, p_employee_ids, p_module_ids)
+    with req as materialized (
+        select * from unnest(v_req)
     ),
     ins as (
         insert into app.training_assignments (org_id, employee_id, module_id, due_date, grace_days,
@@ -198,26 +211,37 @@ begin
     -- Only modules the rules govern (required of new hires, named by a department rule, retired,
     -- or the subject of this catalog change): an assignment given by hand for a module no rule
     -- mentions is left as it is.
-    with req as (
-        select * from app.required_assignments(p_org_ids, p_employee_ids, p_module_ids)
+    if v_bulk then
+        analyze app.training_assignments;
+    end if;
+    with req as materialized (
+        select * from unnest(v_req)
+    ),
+    held as materialized (
+        select a.org_id, a.employee_id, a.module_id
+        from (select distinct k.org_id, k.employee_id
+              from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
+        join app.employees e on e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
+        join app.training_assignments a on a.org_id = e.org_id and a.employee_id = e.id
+        join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
+        where a.is_required and a.status in ('not_started', 'in_progress', 'overdue')
+          and (case when p_module_ids is null
+                    then m.required_for_new_hires or not m.active
+                         or exists (select from app.department_training_requirements r
+                                    where r.org_id = m.org_id and r.module_id = m.id)
+                    else a.module_id = any (p_module_ids) end)
+    ),
+    -- (a set difference: hashed whatever the row estimates of tables written in this transaction)
+    gone as (
+        select h.org_id, h.employee_id, h.module_id from held h
+        except
+        select r.org_id, r.employee_id, r.module_id from req r
     )
     update app.training_assignments a
     set is_required = false, required_until = pg_catalog.now(), not_required_reason = p_cause
-    from (select distinct k.org_id, k.employee_id
-          from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k,
-         app.employees e, app.training_modules m
-    where e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
-      and a.org_id = k.org_id and a.employee_id = k.employee_id
-      and m.org_id = a.org_id and m.id = a.module_id
-      and (case when p_module_ids is null
-                then m.required_for_new_hires or not m.active
-                     or exists (select from app.department_training_requirements r
-                                where r.org_id = m.org_id and r.module_id = m.id)
-                else a.module_id = any (p_module_ids) end)
-      and a.is_required and a.status in ('not_started', 'in_progress', 'overdue')
-      and not exists (select from req r
-                      where r.org_id = a.org_id and r.employee_id = a.employee_id
-                        and r.module_id = a.module_id);
+    from gone g
+    where a.org_id = g.org_id and a.employee_id = g.employee_id and a.module_id = g.module_id
+      and a.is_required and a.status in ('not_started', 'in_progress', 'overdue');
     get diagnostics v_released = row_count;
 
     return pg_catalog.jsonb_build_object('required_again', v_required, 'created', v_created,

@@ -45,3 +45,8 @@ alter table app.department_training_requirements
 -- default moves to a trigger (app.department_rule_defaults) that knows the organisation.
 alter table app.department_training_requirements
     alter column effective_start drop default;
+
+-- One row of the required set (app.required_assignments): computed once per reconciliation.
+create type app.required_assignment as (
+    org_id uuid, employee_id uuid, module_id uuid, due_date date, grace_days integer, today date
+);
