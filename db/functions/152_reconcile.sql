@@ -109,9 +109,12 @@ begin
                                              'cases', 0);
     end if;
 
-    -- A large batch (a go-live import, a department of thousands) runs on tables this transaction
-    -- may just have filled: fresh statistics keep the plans set-based (hash joins, not loops).
-    v_bulk := pg_catalog.cardinality(p_employee_ids) >= 1000;
+    -- A large batch on tables this transaction (or one the statistics have not seen) just filled,
+    -- such as a go-live import: fresh statistics keep the plans set-based (hash joins, not loops).
+    v_bulk := pg_catalog.cardinality(p_employee_ids) >= 1000
+              and (select c.reltuples from pg_catalog.pg_class c
+                   where c.oid = 'app.employees'::pg_catalog.regclass)
+                  < pg_catalog.cardinality(p_employee_ids);
     if v_bulk then
         analyze app.employees;
     end if;
