@@ -479,12 +479,12 @@ begin
         from new_rows n
         join old_rows o on o.org_id = n.org_id and o.id = n.id
         where n.grace_days <> o.grace_days and n.required;
-        select pg_catalog.array_agg(x) into v_changed
-        from (select n.* from new_rows n union all select o.* from old_rows o) x
-        join (select n.id from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
-              where (n.department_id, n.module_id, n.required, n.effective_start, n.effective_end)
-                    is distinct from (o.department_id, o.module_id, o.required, o.effective_start,
-                                      o.effective_end)) c on c.id = x.id;
+        -- (both sides of each rule whose reach changed: the department and module it left too)
+        select pg_catalog.array_agg(n) || pg_catalog.array_agg(o) into v_changed
+        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        where (n.department_id, n.module_id, n.required, n.effective_start, n.effective_end)
+              is distinct from (o.department_id, o.module_id, o.required, o.effective_start,
+                                o.effective_end);
     end if;
     -- One reconciliation per module: the active employees of every department whose rule for it
     -- changed, in one set-based pass.

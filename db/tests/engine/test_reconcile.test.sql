@@ -2,7 +2,7 @@
 -- who must do what whenever an employee or the catalog changes, due dates are never in the past on
 -- the day they are made, and what nobody requires any more stops counting (kept, with the reason).
 begin;
-select plan(36);
+select plan(38);
 
 -- The organisation's day is pinned: 2026-06-15.
 select set_config('app.today', '2026-06-15', true);
@@ -153,6 +153,19 @@ select is((select array_agg(distinct coalesce(a.not_required_reason, 'counts')) 
           array['rule_ended'], 'deleting a rule: its open assignments stop counting (reason rule_ended)');
 select is((select count(*)::int from app.training_assignments a where a.module_id = tests.var('m_fire')::uuid), 2,
           '... and are kept');
+
+-- An UPDATE that ends the Lab's rule (effective_end before the day) releases its open assignments;
+-- reopening it re-requires them.
+update app.department_training_requirements set effective_end = '2026-06-14'
+where department_id = tests.var('lab')::uuid and module_id = tests.var('m_bbp')::uuid;
+select is((select (a.is_required, a.not_required_reason)::text from app.training_assignments a
+           where a.id = tests.assignment_of(tests.var('leo')::uuid, tests.var('m_bbp')::uuid)),
+          '(f,rule_ended)', 'ending a rule by its effective dates releases its open assignments (reason rule_ended)');
+update app.department_training_requirements set effective_end = null
+where department_id = tests.var('lab')::uuid and module_id = tests.var('m_bbp')::uuid;
+select is((select (a.is_required, a.not_required_reason)::text from app.training_assignments a
+           where a.id = tests.assignment_of(tests.var('leo')::uuid, tests.var('m_bbp')::uuid)),
+          '(t,)', 'reopening it re-requires them');
 
 -- 27-28. A rule that takes effect later reaches staff on that day (the daily job).
 insert into app.department_training_requirements (org_id, department_id, module_id, effective_start)
