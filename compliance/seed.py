@@ -844,10 +844,16 @@ def seed_demo(
     assert today is not None
     year = year or today.year
     with conn.transaction():
+        # The organisation goes live on 1 January: the rules assign as of that day (due dates
+        # never before it), so the results below have a year of due dates to fall on.
+        conn.execute(
+            "select set_config('app.today', %s, true)", [min(date(year, 1, 1), today).isoformat()]
+        )
         for table, rows in _rows(year):
             key = ("id",) if table == "app.organizations" else ("org_id", "id")
             _upsert(conn, table, rows, key)
         # The rows above are new in this transaction: give the planner their numbers.
+        conn.execute("select set_config('app.today', '', true)")
         conn.execute("analyze app.employees, app.training_modules, app.training_assignments")
         conn.execute(
             _RESULTS.encode(),

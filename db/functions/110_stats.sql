@@ -11,7 +11,8 @@
 --   training_completed = required and completed;  training_overdue = required and overdue
 --   training_exempted  = required and exempted
 --   training_rate      = completed / (assigned - exempted) * 100; 100.00 when that is 0
---   requirement figures count the employee's records of requirements of their CURRENT tier that
+--   requirement figures count the employee's records of requirements of their tier AND THE TIERS
+--   BELOW IT (tiers are cumulative) that
 --   are not inactive and not legacy: total, completed (approved), in_progress (in_progress,
 --   submitted, revision_required), pending; completion_pct = approved / total * 100, 100.00 when
 --   total is 0 (nothing required, nothing missing: the same convention as training_rate);
@@ -66,8 +67,10 @@ as $$
         from app.employee_tiers et
         join app.employee_requirements er
           on er.org_id = et.org_id and er.employee_id = et.employee_id
-        join app.compliance_requirements cr
-          on cr.org_id = er.org_id and cr.id = er.requirement_id and cr.tier_id = et.tier_id
+        join app.compliance_tiers cur on cur.org_id = et.org_id and cur.id = et.tier_id
+        join app.compliance_requirements cr on cr.org_id = er.org_id and cr.id = er.requirement_id
+        -- tiers are cumulative: the current tier's requirements and every lower tier's
+        join app.compliance_tiers rt on rt.org_id = cr.org_id and rt.id = cr.tier_id and rt.level <= cur.level
         where et.org_id = k.org_id and et.employee_id = k.employee_id
           and er.status <> 'inactive' and not er.is_legacy
     ) r

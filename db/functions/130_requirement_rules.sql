@@ -170,9 +170,10 @@ create or replace trigger requirements_changed_on_delete
     referencing old table as old_rows
     for each statement execute function app.employee_requirements_changed();
 
--- Give employees the records of their current tier's active requirements: new ones pending (or
--- approved at once when a training requirement's module is already completed and still valid);
--- records of the tier that were legacy or inactive come back the same way. Only for employees
+-- Give employees the records of their tier's active requirements and every lower tier's (tiers are
+-- cumulative): new ones pending (or approved at once when a training requirement's module is
+-- already completed and still valid); records of those tiers that were legacy or inactive come back
+-- the same way. Only for employees
 -- whose tier is active. Returns the number of records added or brought back.
 create or replace function app.add_tier_requirements(p_org_ids uuid[], p_employee_ids uuid[])
 returns integer
@@ -193,8 +194,11 @@ begin
           from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
     join app.employee_tiers et
       on et.org_id = k.org_id and et.employee_id = k.employee_id and et.status = 'active'
+    -- tiers are cumulative: the current tier's requirements and every lower tier's
+    join app.compliance_tiers cur on cur.org_id = et.org_id and cur.id = et.tier_id
+    join app.compliance_tiers lt on lt.org_id = et.org_id and lt.level <= cur.level
     join app.compliance_requirements cr
-      on cr.org_id = et.org_id and cr.tier_id = et.tier_id and cr.active
+      on cr.org_id = et.org_id and cr.tier_id = lt.id and cr.active
     left join app.training_modules m on m.org_id = cr.org_id and m.id = cr.module_id
     left join lateral (
         select a.id, a.score, a.completion_date,
@@ -223,4 +227,4 @@ begin
 end
 $$;
 comment on function app.add_tier_requirements(uuid[], uuid[]) is
-    'Adds (or brings back) the records of the employees'' current tier requirements, pending or already approved.';
+    'Adds (or brings back) the records of the requirements of the employees'' tier and the tiers below it, pending or already approved.';

@@ -106,8 +106,8 @@ end
 $$;
 
 -- Switch an employee's tier, as one transaction (DESIGN §5): the tier record, a history row, the
--- new tier's requirements pending (already completed trainings approved), every record of another
--- tier's requirement legacy + inactive, stats, a notification, audit tier_change, event
+-- new tier's requirements and every lower tier's pending (tiers are cumulative; already completed
+-- trainings approved), the records of tiers above the new one legacy + inactive, stats, a notification, audit tier_change, event
 -- tier.changed. The caller checks rights; this checks the facts.
 create or replace function app.apply_tier_switch(
     p_org_id uuid, p_employee_id uuid, p_tier_id uuid, p_kind app.tier_change_kind,
@@ -159,11 +159,14 @@ begin
             app.current_user_id())
     returning id into v_history_id;
 
+    -- Tiers are cumulative: only the records of tiers above the new one become legacy; an approved
+    -- lower-tier requirement stays approved.
     update app.employee_requirements er
     set is_legacy = true, status = 'inactive'
     from app.compliance_requirements cr
+    join app.compliance_tiers rt on rt.org_id = cr.org_id and rt.id = cr.tier_id
     where er.org_id = p_org_id and er.employee_id = p_employee_id
-      and cr.org_id = er.org_id and cr.id = er.requirement_id and cr.tier_id <> p_tier_id
+      and cr.org_id = er.org_id and cr.id = er.requirement_id and rt.level > v_to.level
       and (not er.is_legacy or er.status <> 'inactive');
     get diagnostics v_legacy = row_count;
 
@@ -228,7 +231,7 @@ create or replace trigger employee_tiers_changed_on_update
     for each statement execute function app.employee_tiers_changed();
 
 -- A requirement added to a tier (or moved to another, or re-activated) reaches the active
--- employees of that tier at once; a change of points or tier refreshes the stats it feeds.
+-- employees of that tier and of every higher tier (tiers are cumulative) at once; a change of points or tier refreshes the stats it feeds.
 create or replace function app.compliance_requirements_changed() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -241,8 +244,10 @@ begin
         select pg_catalog.array_agg(et.org_id), pg_catalog.array_agg(et.employee_id)
         into v_orgs, v_emps
         from (select distinct n.org_id, n.tier_id from new_rows n where n.active) n
+        join app.compliance_tiers rt on rt.org_id = n.org_id and rt.id = n.tier_id
+        join app.compliance_tiers t on t.org_id = n.org_id and t.level >= rt.level
         join app.employee_tiers et
-          on et.org_id = n.org_id and et.tier_id = n.tier_id and et.status = 'active';
+          on et.org_id = n.org_id and et.tier_id = t.id and et.status = 'active';
         perform app.add_tier_requirements(v_orgs, v_emps);
         return null;
     end if;
@@ -252,8 +257,10 @@ begin
     from (select distinct n.org_id, n.tier_id
           from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
           where n.active and (n.tier_id <> o.tier_id or not o.active)) n
+    join app.compliance_tiers rt on rt.org_id = n.org_id and rt.id = n.tier_id
+    join app.compliance_tiers t on t.org_id = n.org_id and t.level >= rt.level
     join app.employee_tiers et
-      on et.org_id = n.org_id and et.tier_id = n.tier_id and et.status = 'active';
+      on et.org_id = n.org_id and et.tier_id = t.id and et.status = 'active';
     perform app.add_tier_requirements(v_orgs, v_emps);
 
     select pg_catalog.array_agg(k.org_id), pg_catalog.array_agg(k.employee_id)

@@ -2,60 +2,24 @@
 -- issue 3 item 1). Statement-level triggers on app.employees, so that a sync inserting or updating
 -- hundreds of people at once stays set-based:
 --
---   INSERT of an active employee: new-hire modules (due = start date + the module's grace period),
---     department modules (due = the module's due date, or start + the rule's grace days if later),
---     one assignment per module (the later due date when both apply), the initial tier (the job
---     title's role_tier_mappings entry, else the default tier) with a history row (kind initial),
---     that tier's requirements pending, a stats row, audit employee_initialized, event
---     employee.created (every inserted employee gets the event and a stats row).
+--   INSERT of an active employee: the assignments the rules require (app.reconcile_assignments,
+--     152_reconcile.sql: new-hire modules due start date + grace, department modules due on the
+--     rule's or module's date, never in the past), the initial tier (the job title's
+--     role_tier_mappings entry, else the default tier) with a history row (kind initial), that
+--     tier's requirements (and the lower tiers') pending, a stats row, audit employee_initialized,
+--     event employee.created (every inserted employee gets the event and a stats row).
 --   UPDATE to inactive/terminated: open requirement records (pending, in_progress, submitted,
 --     revision_required) inactive, the tier record inactive, deactivated_at set; nothing deleted;
 --     audit employee_deactivated, event employee.deactivated.
---   UPDATE back to active: the tier record active again (or an initial tier), the current tier's
---     records pending again, missing new-hire/department assignments added (never duplicated: the
---     unique key employee x module x due date); audit employee_reactivated, event employee.updated.
+--   UPDATE back to active (a rehire): the tier record active again (or an initial tier), the
+--     current tier's records pending again, the earlier employment's open assignments closed as
+--     superseded (never counted again), then reconciled; audit employee_reactivated, event
+--     employee.updated.
+--   UPDATE of department, location, job title or start date of an active employee: reconciled.
 --   UPDATE of the job title of an active employee to a title mapped to another tier: a tier switch
 --     (kind role_change) and audit role_change.
 
-create or replace function app.assign_initial_modules(p_org_ids uuid[], p_employee_ids uuid[])
-returns integer
-language plpgsql volatile security definer
-set search_path = ''
-as $$
-declare
-    v_count integer;
-begin
-    insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
-    select x.org_id, x.employee_id, x.module_id, pg_catalog.max(x.due_date), pg_catalog.bool_or(x.required)
-    from (
-        select e.org_id, e.id as employee_id, m.id as module_id,
-               e.start_date + m.grace_period_days as due_date, true as required
-        from (select distinct k.org_id, k.employee_id
-              from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
-        join app.employees e on e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
-        join app.training_modules m
-          on m.org_id = e.org_id and m.active and m.required_for_new_hires
-        union all
-        select e.org_id, e.id, m.id,
-               greatest(m.due_date, e.start_date + r.grace_days), r.required
-        from (select distinct k.org_id, k.employee_id
-              from unnest(p_org_ids, p_employee_ids) as k(org_id, employee_id)) k
-        join app.employees e on e.org_id = k.org_id and e.id = k.employee_id and e.status = 'active'
-        join app.department_training_requirements r
-          on r.org_id = e.org_id and r.department_id = e.department_id
-         and r.effective_start <= app.org_today(e.org_id)
-         and (r.effective_end is null or r.effective_end >= app.org_today(e.org_id))
-        join app.training_modules m on m.org_id = r.org_id and m.id = r.module_id and m.active
-    ) x
-    group by x.org_id, x.employee_id, x.module_id
-    order by x.org_id, x.employee_id, x.module_id
-    on conflict (org_id, employee_id, module_id, due_date) do nothing;
-    get diagnostics v_count = row_count;
-    return v_count;
-end
-$$;
-comment on function app.assign_initial_modules(uuid[], uuid[]) is
-    'Assigns new-hire and department modules to active employees (never twice for the same due date).';
+drop function if exists app.assign_initial_modules(uuid[], uuid[]);
 
 -- The initial tier of active employees that have none: the job title's mapping, else the default.
 create or replace function app.ensure_initial_tier(p_org_ids uuid[], p_employee_ids uuid[])
@@ -158,7 +122,7 @@ begin
 
     v_deferred := app.defer_stats();
     if v_orgs is not null then
-        perform app.assign_initial_modules(v_orgs, v_emps);
+        perform app.reconcile_assignments(v_orgs, v_emps);
         perform app.ensure_initial_tier(v_orgs, v_emps);
         perform app.add_tier_requirements(v_orgs, v_emps);
     end if;
@@ -280,13 +244,26 @@ begin
         where et.org_id = k.org_id and et.employee_id = k.employee_id and et.status = 'inactive';
         perform app.ensure_initial_tier(v_orgs, v_emps);
         perform app.add_tier_requirements(v_orgs, v_emps);
-        perform app.assign_initial_modules(v_orgs, v_emps);
+        perform app.supersede_for_rehire(v_orgs, v_emps);
+        perform app.reconcile_assignments(v_orgs, v_emps);
         perform app.undefer_stats(v_deferred);
         perform app.refresh_stats_unless_deferred(v_orgs, v_emps);
         perform audit.record_event(n.org_id, 'employee_reactivated', n.id, 'employees', n.id::text,
             pg_catalog.jsonb_build_object('status', n.status, 'previous_status', o.status))
         from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
         where o.status <> 'active' and n.status = 'active';
+    end if;
+
+    -- An HR change of an active employee (department, location, job title, start date) reconciles
+    -- their assignments: the new department's modules assigned, the old one's open ones released.
+    select pg_catalog.array_agg(n.org_id order by n.org_id, n.id), pg_catalog.array_agg(n.id order by n.org_id, n.id)
+    into v_orgs, v_emps
+    from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+    where o.status = 'active' and n.status = 'active'
+      and (n.department_id, n.location_id, n.job_title, n.start_date)
+          is distinct from (o.department_id, o.location_id, o.job_title, o.start_date);
+    if v_orgs is not null then
+        perform app.reconcile_assignments(v_orgs, v_emps, null, 'department_changed');
     end if;
 
     -- A new job title mapped to another tier switches the tier (kind role_change).

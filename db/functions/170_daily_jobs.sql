@@ -4,14 +4,15 @@
 -- calls it after the organisation's local midnight, once per day, catching up missed days in
 -- order: sync.run_daily_jobs_due, db/functions/340_sync_jobs.sql; tests pass a later day to run
 -- tomorrow), in one transaction, with the day pinned as app.today for the rules:
---   0. next cycle: completed assignments whose module validity lapsed by the day get the next
---      assignment (due = completion date + validity days), once — first, so that a new cycle
---      already past its deadline is marked overdue and notified by this run, not the next;
+--   0. assignment rules of the day: recertification windows opening (the next cycle assigned,
+--      due on the expiry date, not counting yet), completions lapsing (the next cycle counts
+--      instead), department rules whose effective dates start or end (reconciled) — first, so
+--      that a cycle already past its deadline is marked overdue by this run;
 --   1. overdue: open assignments of active employees past due date + their grace_days;
 --   2. due-soon reminders: open required assignments due within the department rule's
 --      reminder_days_before (else the organisation's reminder_days);
---   3. overdue notifications to the employee;
---   4. escalations: overdue for more than the organisation's escalation_days past due + grace ->
+--   3. overdue notifications to the employee (required assignments only);
+--   4. escalations (required assignments only): overdue for more than the organisation's escalation_days past due + grace ->
 --      the manager; the message says the days overdue (app.days_overdue, counted from the due date);
 --   5. certifications expiring within 30 days -> the employee;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
@@ -36,6 +37,8 @@ declare
     v_escalated integer;
     v_expiring integer;
     v_next_cycle integer;
+    v_lapsed integer;
+    v_rule_dates integer;
     v_expired integer;
     v_snapshots jsonb;
 begin
@@ -51,24 +54,10 @@ begin
     end if;
     perform pg_catalog.set_config('app.today', p_day::text, true);
 
-    -- 0. Next cycle for completed modules whose validity lapsed (see the header).
-    insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
-    select a.org_id, a.employee_id, a.module_id,
-           app.local_date(a.org_id, a.completion_date) + m.validity_days, a.is_required
-    from app.training_assignments a
-    join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-                               and m.active and m.validity_days is not null
-    join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
-    where a.org_id = p_org_id and a.status = 'completed'
-      and app.local_date(a.org_id, a.completion_date) + m.validity_days <= p_day
-      and not exists (select from app.training_assignments later
-                      where later.org_id = a.org_id and later.employee_id = a.employee_id
-                        and later.module_id = a.module_id and later.id <> a.id
-                        and (later.due_date > a.due_date
-                             or later.due_date >= app.local_date(a.org_id, a.completion_date) + m.validity_days))
-    order by a.org_id, a.employee_id, a.module_id
-    on conflict (org_id, employee_id, module_id, due_date) do nothing;
-    get diagnostics v_next_cycle = row_count;
+    -- 0. Assignment rules of the day (152_reconcile.sql, 154_recertification.sql).
+    v_rule_dates := coalesce((app.reconcile_rule_dates(p_org_id, p_day) ->> 'created')::integer, 0);
+    v_next_cycle := app.open_recertification_windows(p_org_id, p_day);
+    v_lapsed := app.lapse_expired_completions(p_org_id, p_day);
 
     -- 1. Overdue.
     update app.training_assignments a
@@ -109,7 +98,7 @@ begin
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-    where a.org_id = p_org_id and a.status = 'overdue';
+    where a.org_id = p_org_id and a.status = 'overdue' and a.is_required;
 
     -- 4. Escalations to the manager.
     select pg_catalog.count(app.notify_user(a.org_id, mu.id, 'assignment.escalated',
@@ -125,7 +114,7 @@ begin
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
     join app.app_users mu on mu.org_id = e.org_id and mu.employee_id = e.manager_id and mu.active
-    where a.org_id = p_org_id and a.status = 'overdue'
+    where a.org_id = p_org_id and a.status = 'overdue' and a.is_required
       and p_day > a.due_date + a.grace_days + v_org.escalation_days;
 
     -- 5. Certifications expiring within 30 days (local days of the expiry instant).
@@ -168,6 +157,7 @@ begin
         'day', p_day, 'overdue', v_overdue, 'due_soon_notified', v_due_soon,
         'overdue_notified', v_overdue_notified, 'escalated', v_escalated,
         'certifications_expiring', v_expiring, 'next_cycle_assignments', v_next_cycle,
+        'lapsed_completions', v_lapsed, 'rule_date_assignments', v_rule_dates,
         'requirements_expired', v_expired, 'snapshots', v_snapshots);
 end
 $$;

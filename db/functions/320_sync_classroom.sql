@@ -566,11 +566,13 @@ begin
                 get diagnostics v_rows = row_count;
             end if;
             if v_has_inserts then
+                -- (an assignment only where none exists: the rules keep one for every required
+                -- module, so a result for any other is an optional completion)
                 insert into app.training_assignments (org_id, employee_id, module_id, due_date, score,
                     completion_date, classroom_submission_id, classroom_submission, classroom_grade,
-                    last_synced_at, sync_status, attempts)
+                    last_synced_at, sync_status, attempts, is_required, not_required_reason)
                 select v_org, w.employee_id, w.module_id, w.due_date, w.score, w.completion, w.sub_id,
-                       s.payload, w.grade, v_now, 'synced', w.attempts
+                       s.payload, w.grade, v_now, 'synced', w.attempts, false, 'optional'
                 from sync_c_write w
                 join sync.staged_records s on s.ctid = w.staged
                 where w.assignment_id is null and w.problem is null and (v_chunk < 0 or w.chunk = v_chunk);
@@ -614,10 +616,11 @@ begin
                         else
                             insert into app.training_assignments (org_id, employee_id, module_id, due_date,
                                 score, completion_date, classroom_submission_id, classroom_submission,
-                                classroom_grade, last_synced_at, sync_status, attempts)
+                                classroom_grade, last_synced_at, sync_status, attempts, is_required,
+                                not_required_reason)
                             values (v_org, v_row.employee_id, v_row.module_id, v_row.due_date, v_row.score,
                                     v_row.completion, v_row.sub_id, v_row.raw, v_row.grade, v_now, 'synced',
-                                    v_row.attempts);
+                                    v_row.attempts, false, 'optional');
                             v_created := v_created + 1;
                         end if;
                     exception when others then

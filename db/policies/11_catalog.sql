@@ -57,16 +57,18 @@ Every member reads them; HR admins and superadmins create, edit and delete them.
 -- Training modules ------------------------------------------------------------------------------
 grant insert (org_id, id, month_key, name, due_date, classroom_course_id, classroom_coursework_id,
               classroom_url, description, estimated_minutes, passing_score, max_attempts,
-              required_for_new_hires, grace_period_days, validity_days, active),
+              required_for_new_hires, grace_period_days, validity_days, recertification_window_days,
+              active),
       update (month_key, name, due_date, classroom_course_id, classroom_coursework_id,
               classroom_url, description, estimated_minutes, passing_score, max_attempts,
-              required_for_new_hires, grace_period_days, validity_days, active)
+              required_for_new_hires, grace_period_days, validity_days, recertification_window_days,
+              active)
     on app.training_modules to authenticated;
 create view api.training_modules with (security_invoker = true) as
     select org_id, id, month_key, name, due_date, classroom_course_id, classroom_coursework_id,
            classroom_url, description, estimated_minutes, passing_score, max_attempts,
-           required_for_new_hires, grace_period_days, validity_days, active, last_synced_at,
-           created_at, updated_at
+           required_for_new_hires, grace_period_days, validity_days, recertification_window_days,
+           active, last_synced_at, created_at, updated_at
     from app.training_modules;
 alter view api.training_modules alter column org_id set default app.current_org_id();
 comment on view api.training_modules is
@@ -74,24 +76,32 @@ $$Training modules (the monthly trainings), usually loaded from Google Classroom
 
 passing_score (default 80.00) decides completion; max_attempts caps failed attempts;
 grace_period_days is added to due dates before an assignment is overdue; validity_days (null =
-never expires) makes a completed module due again. HR admins and superadmins edit them.$$;
+never expires) makes a completed module due again: the next cycle is assigned
+recertification_window_days (default 30) before the completion expires, due on the expiry date.
+A module required_for_new_hires is required of every active employee. Changing due_date moves the
+open assignments that carry the old date. HR admins and superadmins edit them.$$;
 
 -- Department training rules ---------------------------------------------------------------------
 grant insert (org_id, id, department_id, module_id, required, priority, grace_days,
-              reminder_days_before, completion_target, effective_start, effective_end),
+              reminder_days_before, completion_target, effective_start, effective_end, due_date),
       update (required, priority, grace_days, reminder_days_before, completion_target,
-              effective_start, effective_end)
+              effective_start, effective_end, due_date)
     on app.department_training_requirements to authenticated;
 create view api.department_training_requirements with (security_invoker = true) as
     select org_id, id, department_id, module_id, required, priority, grace_days,
-           reminder_days_before, completion_target, effective_start, effective_end,
+           reminder_days_before, completion_target, effective_start, effective_end, due_date,
            created_at, updated_at
     from app.department_training_requirements;
 alter view api.department_training_requirements alter column org_id set default app.current_org_id();
 comment on view api.department_training_requirements is
 $$Which modules each department must complete, with priority, reminders and a completion target.
 
-completion_target (default 95.00 %) is what department_compliance compares against.$$;
+completion_target (default 95.00 %) is what department_compliance compares against. A rule
+reaches the department's active employees while effective (effective_start..effective_end, the
+organisation's day) and required: due on its due_date (else the module's) when still ahead, else
+grace_days after the day they became subject; grace_days governs their overdue date. Ending,
+deleting or un-requiring a rule releases the open assignments it made (not required, reason
+rule_ended); changing due_date or grace_days moves the open ones.$$;
 
 -- Compliance tiers --------------------------------------------------------------------------------
 grant insert (org_id, id, name, level, description, min_completion_pct, min_points, is_default),

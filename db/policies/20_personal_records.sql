@@ -21,7 +21,7 @@ $personal$;
 create view api.training_assignments with (security_invoker = true) as
     select a.org_id, a.id, a.employee_id, a.module_id, a.due_date, a.status, a.completion_date,
            a.score, a.attempts, a.minutes_spent, a.is_required, a.grace_days, a.is_late,
-           a.days_late, a.exemption_reason,
+           a.days_late, a.required_until, a.not_required_reason, a.exemption_reason,
            a.exempted_by, a.exempted_at, a.classroom_submission_id, a.classroom_grade,
            a.last_synced_at, a.sync_status, a.created_at, a.updated_at
     from app.training_assignments a;
@@ -30,7 +30,10 @@ $$Training assignments: one employee, one module, one due date (the seed's train
 
 status is not_started, in_progress, completed, overdue or exempted. Change it with
 /rpc/update_assignment_status, /rpc/record_assignment_result, /rpc/exempt_assignment and
-/rpc/unexempt_assignment; the database enforces the status machine.$$;
+/rpc/unexempt_assignment; the database enforces the status machine. is_required false means the
+assignment does not count (rates, overdue lists, notices): not_required_reason says why
+(department_changed, rule_ended, module_retired, superseded_by_rehire, lapsed, renewed, optional,
+next_cycle) and required_until since when.$$;
 
 create view api.employee_requirements with (security_invoker = true) as
     select org_id, id, employee_id, requirement_id, status, evidence, evidence_url, submitted_at,

@@ -284,3 +284,50 @@ def test_a_second_sync_while_one_runs_is_refused(
         "select 1 from sync.open_runs() where run_id <> %s", [summary.run_id]
     ).fetchall()
     assert abandoned == []
+
+
+def test_a_result_for_a_module_nobody_requires_is_an_optional_completion(
+    run_sync: RunSync, superuser: psycopg.Connection[Any], org: Org
+) -> None:
+    # No department rule and no module required of new hires: every Classroom result is for a
+    # module the employee need not take (a volunteer).
+    summary = run_sync("all")
+    assert summary.status == "completed", summary.lines()
+    rows = superuser.execute(
+        "select a.is_required, a.not_required_reason, count(*) as n"
+        " from app.training_assignments a"
+        " where a.org_id = %s and a.classroom_submission_id is not null"
+        " group by 1, 2",
+        [org.id],
+    ).fetchall()
+    assert [(r["is_required"], r["not_required_reason"]) for r in rows] == [(False, "optional")]
+    counted = superuser.execute(
+        "select coalesce(sum(training_assigned), 0) as n from app.employee_compliance_stats"
+        " where org_id = %s",
+        [org.id],
+    ).fetchone()
+    assert counted is not None
+    assert counted["n"] == 0  # never in a rate
+
+    # A rule that later requires the module counts the completions already made.
+    completed = superuser.execute(
+        "select a.employee_id, a.module_id, e.department_id from app.training_assignments a"
+        " join app.employees e on e.org_id = a.org_id and e.id = a.employee_id"
+        " where a.org_id = %s and a.status = 'completed' and e.department_id is not null"
+        " and e.status = 'active' limit 1",
+        [org.id],
+    ).fetchone()
+    assert completed is not None
+    superuser.execute(
+        "insert into app.department_training_requirements (org_id, department_id, module_id,"
+        " effective_start) values (%s, %s, %s, date '2000-01-01')",
+        [org.id, completed["department_id"], completed["module_id"]],
+    )
+    now_counted = superuser.execute(
+        "select count(*) as n from app.training_assignments"
+        " where org_id = %s and employee_id = %s and module_id = %s and is_required"
+        " and status = 'completed'",
+        [org.id, completed["employee_id"], completed["module_id"]],
+    ).fetchone()
+    assert now_counted is not None
+    assert now_counted["n"] == 1

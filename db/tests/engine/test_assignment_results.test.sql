@@ -50,8 +50,8 @@ select throws_ok(format($$select api.record_assignment_result(%L, 90, now(), 5)$
                         tests.assignment_of(tests.var('other')::uuid, tests.var('m_osha')::uuid)),
                  'PT404', null, 'self-report covers only your own assignments');
 select tests.clear_authentication();
-insert into app.training_assignments (org_id, employee_id, module_id, due_date)
-values (tests.var('org')::uuid, tests.var('emp')::uuid, tests.var('m_fire')::uuid, tests.today() + 60);
+insert into app.department_training_requirements (org_id, department_id, module_id)
+values (tests.var('org')::uuid, tests.var('dept')::uuid, tests.var('m_fire')::uuid);
 select tests.authenticate_as(tests.var('emp_user')::uuid);
 select is(api.record_assignment_result(tests.assignment_of(tests.var('emp')::uuid, tests.var('m_fire')::uuid),
                                        85, now(), 30) ->> 'status', 'completed',

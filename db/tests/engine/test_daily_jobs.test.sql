@@ -1,7 +1,7 @@
 -- The daily job, run for a given day: overdue, reminders, escalation, certifications, next cycle,
 -- requirement expiry; idempotent (issue 3 items 8 and 11).
 begin;
-select plan(21);
+select plan(22);
 
 do $$ begin perform tests.engine_org('jobs'); end $$;
 -- Ann: HIPAA due today + 7 (grace 7), OSHA due today + 30 (rule: remind 10 days before).
@@ -28,20 +28,27 @@ select is((tests.stats(tests.var('emp')::uuid)).training_overdue, 1, 'stats coun
 select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 30) ->> 'escalated')::int, 1, 'one escalation');
 select is(tests.notification_count(tests.var('mgr')::uuid, 'assignment.escalated'), 1, 'to Ann''s manager');
 select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 30) - 'day' - 'snapshots')
-          , '{"overdue": 0, "escalated": 0, "due_soon_notified": 0, "overdue_notified": 0, "requirements_expired": 0, "next_cycle_assignments": 0, "certifications_expiring": 0}'::jsonb,
+          , '{"overdue": 0, "escalated": 0, "due_soon_notified": 0, "overdue_notified": 0, "requirements_expired": 0, "next_cycle_assignments": 0, "certifications_expiring": 0, "lapsed_completions": 0, "rule_date_assignments": 0}'::jsonb,
           'the same day again changes nothing');
 
--- Next cycle: HIPAA (valid 365 days) completed long ago gets the next assignment once.
+-- Next cycle: HIPAA (valid 365 days) completed 400 days ago has lapsed: its next cycle is assigned
+-- (due the day + grace, its expiry being past) and counts instead, once.
 update app.training_assignments
 set due_date = (now() - interval '405 days')::date, score = 95, completion_date = now() - interval '400 days'
 where id = tests.assignment_of(tests.var('other')::uuid, tests.var('m_hipaa')::uuid);
-select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 31) ->> 'next_cycle_assignments')::int, 1, 'a lapsed module is assigned again');
-select is((select count(*)::int from app.training_assignments
-           where employee_id = tests.var('other')::uuid and module_id = tests.var('m_hipaa')::uuid), 2,
-          'the next cycle is a new assignment');
+select tests.set_var('run', app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 31)::text);
+select is((tests.var('run')::jsonb ->> 'next_cycle_assignments')::int, 1, 'a lapsed module is assigned again');
+select is((tests.var('run')::jsonb ->> 'lapsed_completions')::int, 1, 'the lapsed completion stops counting');
+select is((select array_agg(coalesce(not_required_reason, 'counts') order by due_date)
+           from app.training_assignments
+           where employee_id = tests.var('other')::uuid and module_id = tests.var('m_hipaa')::uuid),
+          array['lapsed', 'counts'], 'the next cycle is a new assignment, and the one that counts');
 select is((tests.assignment(tests.assignment_of(tests.var('other')::uuid, tests.var('m_hipaa')::uuid))).due_date,
-          app.local_date(tests.var('org')::uuid, now() - interval '400 days') + 365, 'due when the validity lapsed (the completion''s local date + validity)');
-select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 32) ->> 'next_cycle_assignments')::int, 0, 'and only once');
+          tests.today() + 31 + 7, 'due the day + grace (the expiry had passed before the window opened)');
+select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 32) - 'day' - 'snapshots' - 'overdue' - 'due_soon_notified'
+           - 'overdue_notified' - 'escalated' - 'certifications_expiring' - 'requirements_expired'),
+          '{"next_cycle_assignments": 0, "lapsed_completions": 0, "rule_date_assignments": 0}'::jsonb,
+          'and only once');
 
 -- Certification expiring within 30 days.
 insert into app.employee_requirements (org_id, employee_id, requirement_id)

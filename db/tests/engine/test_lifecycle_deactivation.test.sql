@@ -75,8 +75,8 @@ select is((select kind::text from app.employee_tier_history
           'role_change', 'history kind role_change');
 select is(tests.audit_count(tests.var('emp')::uuid, 'role_change'), 1, 'audit role_change');
 select is((select count(*)::int from app.employee_requirements
-           where employee_id = tests.var('emp')::uuid and is_legacy and status = 'inactive'),
-          3, 'the old tier''s requirements are legacy and inactive');
+           where employee_id = tests.var('emp')::uuid and is_legacy),
+          0, 'moving up to Silver keeps the lower tier''s requirements (tiers are cumulative)');
 
 select is(tests.verify_stats_count(), 0, 'verify_stats finds nothing to fix');
 select * from finish();

@@ -1,6 +1,6 @@
 -- Tiers: advancement check, switch (HR), self-advance when eligible, history, legacy records.
 begin;
-select plan(25);
+select plan(26);
 
 do $$ begin perform tests.engine_org('tiers'); end $$;
 
@@ -44,15 +44,15 @@ select is((select (from_tier_id, to_tier_id, kind)::text from app.employee_tier_
            where employee_id = tests.var('emp')::uuid order by id desc limit 1),
           format('(%s,%s,advancement)', tests.var('bronze'), tests.var('silver')), 'history records the change');
 select is((select count(*)::int from app.employee_requirements
-           where employee_id = tests.var('emp')::uuid and is_legacy and status = 'inactive'), 3,
-          'Bronze''s records are legacy and inactive');
+           where employee_id = tests.var('emp')::uuid and (is_legacy or status = 'inactive')), 0,
+          'moving up keeps Bronze''s records as they were (tiers are cumulative): none legacy or inactive');
 select is((select array_agg(status::text order by status::text) from app.employee_requirements er
            join app.compliance_requirements cr on cr.id = er.requirement_id
            where er.employee_id = tests.var('emp')::uuid and cr.tier_id = tests.var('silver')::uuid),
           array['pending', 'pending'], 'Silver''s requirements are pending');
 select is(((tests.stats(tests.var('emp')::uuid)).total_requirements, (tests.stats(tests.var('emp')::uuid)).total_points,
            (tests.stats(tests.var('emp')::uuid)).completion_pct)::text,
-          '(2,30,0.00)', 'stats count the new tier''s requirements only');
+          '(5,45,40.00)', 'stats count the new tier''s requirements and the lower tier''s (2 of 5 approved)');
 select is(tests.notification_count(tests.var('emp_user')::uuid, 'tier.changed'), 1, 'the employee is notified');
 select is(tests.audit_count(tests.var('emp')::uuid, 'tier_change'), 1, 'audit tier_change');
 select is(tests.event_count(tests.var('emp')::uuid, 'tier.changed'), 1, 'event tier.changed');
@@ -68,6 +68,11 @@ select tests.clear_authentication();
 select is((select count(*)::int from app.employee_requirements
            where employee_id = tests.var('other')::uuid and status = 'pending' and not is_legacy), 3,
           'back in Bronze: its records are pending again, not duplicated');
+select is((select count(*)::int from app.employee_requirements er
+           join app.compliance_requirements cr on cr.id = er.requirement_id
+           where er.employee_id = tests.var('other')::uuid and cr.tier_id = tests.var('silver')::uuid
+             and er.is_legacy and er.status = 'inactive'), 2,
+          'moving down: only the records of tiers above the new one become legacy');
 select is(tests.verify_stats_count(), 0, 'verify_stats finds nothing to fix');
 select * from finish();
 rollback;
