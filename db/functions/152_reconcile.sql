@@ -378,22 +378,6 @@ $$;
 
 -- Catalog triggers ---------------------------------------------------------------------------------
 
--- A rule without an effective start takes effect on the organisation's day.
-create or replace function app.department_rule_defaults() returns trigger
-language plpgsql security definer
-set search_path = ''
-as $$
-begin
-    new.effective_start := coalesce(new.effective_start, app.org_today(new.org_id));
-    return new;
-end
-$$;
-
-create or replace trigger department_rule_defaults_on_insert
-    before insert on app.department_training_requirements
-    for each row when (new.effective_start is null)
-    execute function app.department_rule_defaults();
-
 -- A new or changed module: reconcile the organisation's active employees for it (a new module
 -- required of new hires reaches everyone; a deactivated one stops counting where still open);
 -- a new due date moves the open assignments carrying the old one; a new grace applies where no

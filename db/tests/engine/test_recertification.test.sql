@@ -51,15 +51,15 @@ select is(tests.notification_count(tests.var('eve_user')::uuid, 'assignment.rece
           '... and they are told once');
 
 -- 7-11. Expiry: the old cycle lapses, the new one counts, overdue after its grace.
-select is((app.run_daily_jobs('2026-07-09') ->> 'lapsed_completions')::int, 0, 'nothing lapses the day before expiry');
-select is((app.run_daily_jobs('2026-07-10') ->> 'lapsed_completions')::int, 1, 'Eve''s completion lapses on its expiry date');
+select is((app.run_daily_jobs(tests.var('org')::uuid, '2026-07-09') ->> 'lapsed_completions')::int, 0, 'nothing lapses the day before expiry');
+select is((app.run_daily_jobs(tests.var('org')::uuid, '2026-07-10') ->> 'lapsed_completions')::int, 1, 'Eve''s completion lapses on its expiry date');
 select is((select (a.status, a.is_required, a.not_required_reason, a.required_until)::text
            from app.training_assignments a where a.id = tests.var('eve_cpr')::uuid),
           '(completed,f,lapsed,"2026-07-10 04:00:00+00")',
           'the lapsed cycle stays completed in the history, no longer counting since the start of the expiry day');
 select is((select (training_assigned, training_completed)::text from app.employee_compliance_stats
            where employee_id = tests.var('eve')::uuid), '(1,0)', 'the next cycle counts instead');
-select 'run: ' || app.run_daily_jobs('2026-07-18')::text is not null;
+select 'run: ' || app.run_daily_jobs(tests.var('org')::uuid, '2026-07-18')::text is not null;
 select is((select a.status::text from app.training_assignments a
            where a.employee_id = tests.var('eve')::uuid and a.module_id = tests.var('m_cpr')::uuid and a.is_required),
           'overdue', 'the new cycle is overdue after its grace like any other');
@@ -75,7 +75,7 @@ select is((select array_agg((a.status, a.is_required, a.not_required_reason)::te
           array['(completed,f,renewed)', '(completed,t,)'], 'the renewal counts at once; the completion it renews stops (renewed)');
 select is((select (training_assigned, training_completed)::text from app.employee_compliance_stats
            where employee_id = tests.var('fay')::uuid), '(1,1)', 'one counting cycle, completed');
-select is((app.run_daily_jobs('2026-08-20') ->> 'lapsed_completions')::int, 0,
+select is((app.run_daily_jobs(tests.var('org')::uuid, '2026-08-20') ->> 'lapsed_completions')::int, 0,
           'the renewed completion does not lapse again');
 
 -- 16-17. Refused: the jobs are not callable by API users.
@@ -91,7 +91,7 @@ insert into app.training_assignments (org_id, employee_id, module_id, due_date, 
 values (tests.var('org')::uuid, tests.var('eve')::uuid, tests.var('m_vol')::uuid, '2026-07-01', false, 'optional');
 select is((select training_assigned from app.employee_compliance_stats where employee_id = tests.var('eve')::uuid), 1,
           'an optional training is not in the employee''s figures');
-select lives_ok($$select app.run_daily_jobs('2026-09-30')$$, 'the daily job runs long after its due date');
+select lives_ok($$select app.run_daily_jobs(tests.var('org')::uuid, '2026-09-30')$$, 'the daily job runs long after its due date');
 select is((select count(*)::int from app.notifications n
            where n.recipient_id = tests.var('eve_user')::uuid and n.type = 'assignment.overdue'
              and n.action_url = '/assignments/' || tests.assignment_of(tests.var('eve')::uuid, tests.var('m_vol')::uuid)), 0,
