@@ -12,29 +12,33 @@ and job-role mappings, and one login of every application role:
     employee@annarbor-medical.test     employee    (Jordan Ellis, nurse, reports to Karen)
     viewer@annarbor-medical.test       viewer      (Daniel Brooks, external compliance auditor)
 
-Deterministic: every id is a UUIDv5 of a stable name, dates are fixed (start dates) or derived
-from the year of the modules (the current year unless ``year`` is given). Once the database has
-given every employee their assignments, 85 in 100 of those due before the seed date get a
-passing result (the same ones on every run: a hash of employee and module picks them).
-Idempotent: every row
-is an upsert on its primary key that updates only columns whose value differs, so a second run
-writes nothing. Rows are written as the connecting role (the owner, which bypasses RLS); the
-database's rules fire as for any writer (new employees get their assignments, tier, requirements
-and stats from the engine, not from this file).
+The demo tells a believable year up to the seed day (default: today in America/Detroit; see
+"the demo's calendar" below): go-live of long-standing staff hired over many years, modules
+introduced month by month, new hires, about nine in ten results on time, a few late by days, a
+handful open, one exemption, recertification windows of the annual modules opening, one
+department move, one mid-year department rule and one rehire. The year is played in order with
+the engine's day pinned to each event's date, so every assignment gets the due date the rules
+gave it on that day; nothing is due before its module existed.
+
+Deterministic for a given day: every id is a UUIDv5 of a stable name, and results are picked by a
+hash of person and module. A second run writes nothing. Rows are written as the connecting role
+(the owner, which bypasses RLS); the database's rules fire as for any writer (employees get their
+assignments, tier, requirements and stats from the engine, not from this file).
 """
 
 from __future__ import annotations
 
 import calendar
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import tuple_row
 
 __all__ = ["DEMO_DOMAIN", "DEMO_SLUG", "DEMO_USERS", "demo_id", "seed_demo"]
 
@@ -42,6 +46,7 @@ DEMO_SLUG = "annarbor-medical"
 DEMO_DOMAIN = "annarbor-medical.test"
 DEMO_NAME = "Ann Arbor Family Medicine"
 DEMO_TIMEZONE = "America/Detroit"
+DEMO_ZONE = ZoneInfo(DEMO_TIMEZONE)
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, DEMO_DOMAIN)
 
 #: The demo logins: e-mail -> (application role, key of the linked employee or None).
@@ -569,6 +574,155 @@ def people() -> list[Person]:
     return found
 
 
+# -- the demo's calendar -----------------------------------------------------------------------
+#
+# The demo tells a year of the practice's life up to the seed day T (the organisation's local
+# day): the practice went live on the first of the month twelve months before T's month, importing
+# its long-standing staff; the twelve monthly modules were introduced month by month (the first at
+# go-live); people were hired during the year; one receptionist moved to Nursing, a Laboratory rule
+# was added mid-year, a billing specialist left and was rehired, a nurse on leave was exempted;
+# about nine in ten results came in on time, a few late by days, a handful are open.
+
+
+@dataclass(frozen=True)
+class DemoModule:
+    """One of the twelve modules of the demo year, as introduced."""
+
+    number: int  # 1..12: its place in MODULES (rules and requirements name modules by it)
+    key: str  # month key, YYYY-MM
+    name: str
+    minutes: int
+    new_hires: bool
+    validity: int | None
+    description: str
+    introduced: date
+    due: date
+
+    @property
+    def course_id(self) -> str:
+        return f"{CLASSROOM_COURSE_PREFIX}{self.key[:4]}"
+
+    @property
+    def coursework_id(self) -> str:
+        return f"{self.key.replace('-', '')}1187"
+
+
+@dataclass(frozen=True)
+class DemoCalendar:
+    """When each thing of the demo's year happened, for a seed day ``today``."""
+
+    today: date
+    go_live: date
+    modules: tuple[DemoModule, ...]
+    moved: str  # person key: Front Desk -> Nursing on `move_day`
+    move_day: date
+    rule_day: date  # Laboratory must take Patient Rights from this day
+    rehired: str  # person key: terminated on `leave_day`, rehired on `rehire_day`
+    leave_day: date
+    rehire_day: date
+    on_leave: str  # person key: the current month's module exempted
+
+    def module(self, number: int) -> DemoModule:
+        return self.modules[number - 1]
+
+    def start_date(self, person: Person) -> date:
+        """The hire date of the person's current employment."""
+        if person.key == self.rehired:
+            return self.rehire_day
+        if person.index % 9 == 4 and person.manager and not person.key.endswith("-manager"):
+            # hired during the demo year, spread over it
+            return self.go_live + timedelta(days=20 + (person.index * 53) % 300)
+        return _long_standing_start(person)
+
+    def first_start_date(self, person: Person) -> date:
+        """The hire date of the person's first employment (differs for the rehire)."""
+        if person.key == self.rehired:
+            return _long_standing_start(person)
+        return self.start_date(person)
+
+    def department(self, person: Person) -> str:
+        """The department at the seed day."""
+        return "nursing" if person.key == self.moved else person.department
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    return date(day.year + month // 12, month % 12 + 1, 1)
+
+
+def _long_standing_start(person: Person) -> date:
+    """A fixed hire date years ago: managers between 2012 and 2016, staff between 2015 and 2024."""
+    if person.key == "administrator" or person.key.endswith("-manager"):
+        return date(2012, 3, 5) + timedelta(days=(person.index * 173) % 1500)
+    return date(2015, 1, 12) + timedelta(days=(person.index * 211) % 3500)
+
+
+def demo_calendar(today: date) -> DemoCalendar:
+    """The demo's year ending on ``today`` (deterministic for a given day)."""
+    this_month = today.replace(day=1)
+    go_live = _add_months(this_month, -12)
+    modules = []
+    for index, (number, name, minutes, new_hires, validity, description) in enumerate(MODULES):
+        month = _add_months(this_month, index - 11)
+        modules.append(
+            DemoModule(
+                number=number,
+                key=f"{month.year}-{month.month:02d}",
+                name=name,
+                minutes=minutes,
+                new_hires=new_hires,
+                validity=validity,
+                description=description,
+                introduced=go_live if index == 0 else month,
+                due=_last_day(month.year, month.month),
+            )
+        )
+    staff = [p for p in people() if p.manager and not p.key.endswith("-manager")]
+    desk = [p for p in staff if p.department == "front-desk" and p.index % 9 != 4]
+    billing = [p for p in staff if p.department == "billing" and p.index % 9 != 4]
+    nurses = [
+        p for p in staff
+        if p.department == "nursing" and p.index % 9 != 4 and p.key != "jordan-ellis"
+    ]  # fmt: skip
+    return DemoCalendar(
+        today=today,
+        go_live=go_live,
+        modules=tuple(modules),
+        moved=desk[1].key,
+        move_day=_add_months(this_month, -4) + timedelta(days=9),
+        rule_day=_add_months(this_month, -3) + timedelta(days=12),
+        rehired=billing[1].key,
+        leave_day=_add_months(this_month, -8) + timedelta(days=14),
+        rehire_day=_add_months(this_month, -2) + timedelta(days=3),
+        on_leave=nurses[2].key,
+    )
+
+
+def planned_result(
+    person: Person, module_key: str, due: date, grace: int, assigned: date, today: date
+) -> tuple[datetime, float] | None:
+    """The demo's result of one assignment, or None while it stays open.
+
+    About 88 in 100 are completed on time (between the day assigned and the due date), 6 late by
+    one to six days past the grace, and the rest stay open; an open one older than six weeks was
+    completed late after all (by one to three weeks). Nothing is completed after ``today``.
+    """
+    h = int(hashlib.md5(f"{person.key}/{module_key}/{due}".encode()).hexdigest()[:8], 16)  # noqa: S324
+    outcome, spread = h % 100, h // 100
+    if outcome < 88:
+        day = assigned + timedelta(days=1 + spread % max(1, (due - assigned).days))
+    elif outcome < 94:
+        day = due + timedelta(days=grace + 1 + spread % 6)
+    elif due + timedelta(days=grace + 45) < today:
+        day = due + timedelta(days=grace + 8 + spread % 14)
+    else:
+        return None
+    if day > today or day < assigned:
+        return None
+    at = datetime.combine(day, time(9, 30), tzinfo=DEMO_ZONE) + timedelta(minutes=spread % 600)
+    return at, float(80 + (h >> 3) % 21)
+
+
 # -- writing ------------------------------------------------------------------------------------
 
 
@@ -611,14 +765,8 @@ def _last_day(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-def _start_date(person: Person) -> date:
-    """A fixed hire date: managers between 2012 and 2016, staff between 2015 and 2025."""
-    if person.key == "administrator" or person.key.endswith("-manager"):
-        return date(2012, 3, 5) + timedelta(days=(person.index * 173) % 1500)
-    return date(2015, 1, 12) + timedelta(days=(person.index * 211) % 3900)
-
-
-def _rows(year: int) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+def _catalog_rows(cal: DemoCalendar) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+    """What exists from go-live on: the organisation, its places, tiers and requirements."""
     org = demo_id("organization", DEMO_SLUG)
     yield (
         "app.organizations",
@@ -661,57 +809,6 @@ def _rows(year: int) -> Iterable[tuple[str, list[dict[str, Any]]]]:
             for key, name, code, *_ in DEPARTMENTS
         ],
     )
-    course = f"{CLASSROOM_COURSE_PREFIX}{year}"
-    yield (
-        "app.training_modules",
-        [
-            {
-                "org_id": org,
-                "id": demo_id("module", f"{year}-{month:02d}"),
-                "month_key": f"{year}-{month:02d}",
-                "name": name,
-                "due_date": _last_day(year, month),
-                "classroom_course_id": course,
-                "classroom_coursework_id": f"{year}{month:02d}1187",
-                "classroom_url": f"https://classroom.google.com/c/{course}/a/{year}{month:02d}1187/details",
-                "description": description,
-                "estimated_minutes": minutes,
-                "passing_score": 80,
-                "max_attempts": 3,
-                "required_for_new_hires": new_hires,
-                "grace_period_days": 7,
-                "validity_days": validity,
-                "active": True,
-            }
-            for month, name, minutes, new_hires, validity, description in MODULES
-        ],
-    )
-    rules = []
-    for key, *_ in DEPARTMENTS:
-        wanted = dict(RULES_ALL)
-        if key in CLINICAL:
-            wanted.update(RULES_CLINICAL)
-        if key in ("front-desk", "nursing", "physicians"):
-            wanted.update(RULES_PATIENT_FACING)
-        if key == "front-desk":
-            wanted[12] = "standard"
-        for month, priority in sorted(wanted.items()):
-            rules.append(
-                {
-                    "org_id": org,
-                    "id": demo_id("rule", f"{key}/{year}-{month:02d}"),
-                    "department_id": demo_id("department", key),
-                    "module_id": demo_id("module", f"{year}-{month:02d}"),
-                    "required": priority != "optional",
-                    "priority": priority,
-                    "grace_days": 7,
-                    "reminder_days_before": 14 if priority == "critical" else 7,
-                    "completion_target": 100 if priority == "critical" else 95,
-                    "effective_start": date(year, 1, 1),
-                    "effective_end": None,
-                }
-            )
-    yield "app.department_training_requirements", rules
     yield (
         "app.compliance_tiers",
         [
@@ -729,29 +826,6 @@ def _rows(year: int) -> Iterable[tuple[str, list[dict[str, Any]]]]:
         ],
     )
     yield (
-        "app.compliance_requirements",
-        [
-            {
-                "org_id": org,
-                "id": demo_id("requirement", key),
-                "name": name,
-                "description": f"{name} ({rtype}).",
-                "type": rtype,
-                "category": category,
-                "difficulty": difficulty,
-                "points": points,
-                "tier_id": demo_id("tier", tier),
-                "module_id": demo_id("module", f"{year}-{month:02d}") if month else None,
-                "validity_days": validity,
-                "review_required": rtype != "training",
-                "active": True,
-            }
-            for tier, key, name, rtype, month, category, difficulty, points, validity in (
-                REQUIREMENTS
-            )
-        ],
-    )
-    yield (
         "app.role_tier_mappings",
         [
             {
@@ -763,99 +837,348 @@ def _rows(year: int) -> Iterable[tuple[str, list[dict[str, Any]]]]:
             for title, tier in sorted(ROLE_TIERS.items())
         ],
     )
+
+
+def _module_rows(
+    cal: DemoCalendar, module: DemoModule
+) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+    """A module as introduced, with the department rules and requirements that name it."""
+    org = demo_id("organization", DEMO_SLUG)
+    course = module.course_id
     yield (
-        "app.employees",
+        "app.training_modules",
         [
             {
                 "org_id": org,
-                "id": demo_id("employee", p.key),
-                "zenefits_id": f"zf-{1001 + p.index}",
-                "email": p.email,
-                "first_name": p.first,
-                "last_name": p.last,
-                "department_id": demo_id("department", p.department),
-                "location_id": demo_id("location", LOCATION_CYCLE[p.index % len(LOCATION_CYCLE)]),
-                "job_title": p.title,
-                "start_date": _start_date(p),
-                "status": "active",
-                "manager_id": demo_id("employee", p.manager) if p.manager else None,
-                "classroom_user_id": f"1{(p.index * 7919 + 104729) % 10**20:020d}",
-            }
-            for p in people()
-        ],
-    )
-    names = {p.key: f"{p.first} {p.last}" for p in people()}
-    yield (
-        "app.app_users",
-        [
-            {
-                "org_id": org,
-                "id": demo_id("user", email),
-                "email": email,
-                "display_name": names[employee] if employee else "Daniel Brooks",
-                "app_role": role,
-                "employee_id": demo_id("employee", employee) if employee else None,
+                "id": demo_id("module", module.key),
+                "month_key": module.key,
+                "name": module.name,
+                "due_date": module.due,
+                "classroom_course_id": course,
+                "classroom_coursework_id": module.coursework_id,
+                "classroom_url": (
+                    f"https://classroom.google.com/c/{course}/a/{module.coursework_id}/details"
+                ),
+                "description": module.description,
+                "estimated_minutes": module.minutes,
+                "passing_score": 80,
+                "max_attempts": 3,
+                "required_for_new_hires": module.new_hires,
+                "grace_period_days": 7,
+                "validity_days": module.validity,
                 "active": True,
             }
-            for email, (role, employee) in DEMO_USERS.items()
         ],
     )
+    rules = []
+    for key, *_ in DEPARTMENTS:
+        priority = _rules_of(key).get(module.number)
+        if priority is None or (key, module.number) == MID_YEAR_RULE:
+            continue
+        rules.append(_rule(key, module, priority, module.introduced))
+    yield "app.department_training_requirements", rules
+    yield "app.compliance_requirements", _requirement_rows(lambda n: n == module.number, cal)
 
 
-# Results for the assignments the database created: of those due before the seed date, 85 in
-# 100 are completed (chosen by a hash of employee and module, so the same ones every time), a
-# few days before their due date, with a passing score between 80 and 100. Only assignments
-# without a result are touched, so a second run the same day changes nothing.
-_RESULTS = """
-    with picked as materialized (
-        select a.org_id, a.id,
-               ('x' || substr(md5(e.zenefits_id || '/' || m.month_key), 1, 7))::bit(28)::int as h
-        from app.training_assignments a
-        join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
-        join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-        where a.org_id = %(org)s and a.due_date < %(today)s and a.score is null
-          and a.status in ('not_started', 'in_progress', 'overdue')
-          and e.zenefits_id is not null and m.month_key is not null
-    )
+#: The department rule added mid-year (Laboratory must take Patient Rights & Confidentiality).
+MID_YEAR_RULE = ("laboratory", 7)
+
+
+def _rules_of(department: str) -> dict[int, str]:
+    wanted = dict(RULES_ALL)
+    if department in CLINICAL:
+        wanted.update(RULES_CLINICAL)
+    if department in ("front-desk", "nursing", "physicians"):
+        wanted.update(RULES_PATIENT_FACING)
+    if department == "front-desk":
+        wanted[12] = "standard"
+    if department == MID_YEAR_RULE[0]:
+        wanted[MID_YEAR_RULE[1]] = "high"
+    return wanted
+
+
+def _rule(department: str, module: DemoModule, priority: str, start: date) -> dict[str, Any]:
+    return {
+        "org_id": demo_id("organization", DEMO_SLUG),
+        "id": demo_id("rule", f"{department}/{module.key}"),
+        "department_id": demo_id("department", department),
+        "module_id": demo_id("module", module.key),
+        "required": priority != "optional",
+        "priority": priority,
+        "grace_days": 7,
+        "reminder_days_before": 14 if priority == "critical" else 7,
+        "completion_target": 100 if priority == "critical" else 95,
+        "effective_start": start,
+        "effective_end": None,
+    }
+
+
+def _requirement_rows(modules: Any, cal: DemoCalendar) -> list[dict[str, Any]]:
+    """The requirements whose module number passes ``modules`` (None: those without a module)."""
+    org = demo_id("organization", DEMO_SLUG)
+    return [
+        {
+            "org_id": org,
+            "id": demo_id("requirement", key),
+            "name": name,
+            "description": f"{name} ({rtype}).",
+            "type": rtype,
+            "category": category,
+            "difficulty": difficulty,
+            "points": points,
+            "tier_id": demo_id("tier", tier),
+            "module_id": demo_id("module", cal.module(month).key) if month else None,
+            "validity_days": validity,
+            "review_required": rtype != "training",
+            "active": True,
+        }
+        for tier, key, name, rtype, month, category, difficulty, points, validity in REQUIREMENTS
+        if (month is None and modules is None) or (month is not None and modules and modules(month))
+    ]
+
+
+def _employee_row(cal: DemoCalendar, person: Person, *, department: str, start: date,
+                  status: str = "active") -> dict[str, Any]:  # fmt: skip
+    return {
+        "org_id": demo_id("organization", DEMO_SLUG),
+        "id": demo_id("employee", person.key),
+        "zenefits_id": f"zf-{1001 + person.index}",
+        "email": person.email,
+        "first_name": person.first,
+        "last_name": person.last,
+        "department_id": demo_id("department", department),
+        "location_id": demo_id("location", LOCATION_CYCLE[person.index % len(LOCATION_CYCLE)]),
+        "job_title": person.title,
+        "start_date": start,
+        "status": status,
+        "manager_id": demo_id("employee", person.manager) if person.manager else None,
+        "classroom_user_id": classroom_user_id(person),
+    }
+
+
+def classroom_user_id(person: Person) -> str:
+    """The person's Google Classroom user id (the fake Classroom has the same)."""
+    return f"1{(person.index * 7919 + 104729) % 10**20:020d}"
+
+
+def _user_rows() -> list[dict[str, Any]]:
+    org = demo_id("organization", DEMO_SLUG)
+    names = {p.key: f"{p.first} {p.last}" for p in people()}
+    return [
+        {
+            "org_id": org,
+            "id": demo_id("user", email),
+            "email": email,
+            "display_name": names[employee] if employee else "Daniel Brooks",
+            "app_role": role,
+            "employee_id": demo_id("employee", employee) if employee else None,
+            "active": True,
+        }
+        for email, (role, employee) in DEMO_USERS.items()
+    ]
+
+
+# -- the timeline --------------------------------------------------------------------------------
+#
+# The seed plays the year in order, each step in a transaction of its own day: the engine's day is
+# pinned (app.today) to the step's date, so the database's rules give every assignment the due
+# date it would have had on that day (a module introduced in March is due at the end of March; a
+# person moved in August owes Nursing's modules from August). Results are recorded on their own
+# day, in order; the daily jobs run for each of the last 60 days.
+
+def _pin(conn: psycopg.Connection[Any], day: date) -> None:
+    conn.execute("select set_config('app.today', %s, true)", [day.isoformat()])
+
+
+def _steps(cal: DemoCalendar) -> list[tuple[date, int, str, Any]]:
+    """(day, order within the day, kind, what) for every event of the year."""
+    steps: list[tuple[date, int, str, Any]] = [(cal.go_live, 0, "go_live", None)]
+    for module in cal.modules:
+        steps.append((module.introduced, 1, "module", module))
+    for person in people():
+        start = cal.first_start_date(person)
+        if start >= cal.go_live:
+            steps.append((start, 2, "hire", person))
+    steps.append((cal.move_day, 3, "move", cal.moved))
+    steps.append((cal.rule_day, 3, "rule", MID_YEAR_RULE))
+    steps.append((cal.leave_day, 3, "leave", cal.rehired))
+    steps.append((cal.rehire_day, 3, "rehire", cal.rehired))
+    steps.append((cal.today - timedelta(days=3), 3, "exempt", cal.on_leave))
+    return sorted((s for s in steps if s[0] <= cal.today), key=lambda s: (s[0], s[1]))
+
+
+def _play(
+    conn: psycopg.Connection[Any], cal: DemoCalendar, day: date, kind: str, what: Any
+) -> None:
+    org = demo_id("organization", DEMO_SLUG)
+    if kind == "go_live":
+        for table, rows in _catalog_rows(cal):
+            key = ("id",) if table == "app.organizations" else ("org_id", "id")
+            _upsert(conn, table, rows, key)
+        _upsert(conn, "app.compliance_requirements", _requirement_rows(None, cal))
+        staff = [p for p in people() if cal.first_start_date(p) < cal.go_live]
+        rows = [
+            _employee_row(cal, p, department=p.department, start=cal.first_start_date(p))
+            for p in staff
+        ]
+        _upsert(conn, "app.employees", rows)
+    elif kind == "module":
+        for table, rows in _module_rows(cal, what):
+            _upsert(conn, table, rows)
+    elif kind == "hire":
+        person = what
+        _upsert(conn, "app.employees",
+                [_employee_row(cal, person, department=person.department, start=day)])  # fmt: skip
+    elif kind == "move":
+        conn.execute(
+            "update app.employees set department_id = %s where org_id = %s and id = %s",
+            [demo_id("department", "nursing"), org, demo_id("employee", what)],
+        )
+    elif kind == "rule":
+        department, number = what
+        module = cal.module(number)
+        _upsert(conn, "app.department_training_requirements",
+                [_rule(department, module, "high", day)])  # fmt: skip
+    elif kind == "leave":
+        conn.execute(
+            "update app.employees set status = 'terminated' where org_id = %s and id = %s",
+            [org, demo_id("employee", what)],
+        )
+    elif kind == "rehire":
+        conn.execute(
+            "update app.employees set status = 'active', start_date = %s"
+            " where org_id = %s and id = %s",
+            [day, org, demo_id("employee", what)],
+        )
+    elif kind == "exempt":
+        conn.execute(
+            """update app.training_assignments a
+               set status = 'exempted',
+                   exemption_reason = 'On approved medical leave; HR will reassign on return.'
+               where a.org_id = %s and a.employee_id = %s and a.is_required
+                 and a.status in ('not_started', 'in_progress')
+                 and a.due_date = (select max(b.due_date) from app.training_assignments b
+                                   where b.org_id = a.org_id and b.employee_id = a.employee_id
+                                     and b.is_required)""",
+            [org, demo_id("employee", what)],
+        )
+
+
+def _new_assignments(
+    conn: psycopg.Connection[Any], seen: dict[uuid.UUID, date], day: date
+) -> list[dict[str, Any]]:
+    """The assignments created since the last look (noted as assigned on ``day``)."""
+    rows = conn.execute(
+        """select a.id, e.zenefits_id, m.month_key, a.due_date, a.grace_days
+           from app.training_assignments a
+           join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
+           join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
+           where a.org_id = %s and a.is_required""",
+        [demo_id("organization", DEMO_SLUG)],
+    ).fetchall()
+    fresh = []
+    for row in rows:
+        if row[0] not in seen:
+            seen[row[0]] = day
+            fresh.append({"id": row[0], "zid": row[1], "module": row[2], "due": row[3],
+                          "grace": row[4], "assigned": day})  # fmt: skip
+    return fresh
+
+
+_RECORD = """
     update app.training_assignments a
-    set score = 80 + r.h %% 21,
-        completion_date = (a.due_date - r.h %% 6) + time '10:30' at time zone %(tz)s,
-        status = 'completed'
-    from picked r
-    where a.org_id = r.org_id and a.id = r.id and r.h %% 100 < 85
+    set score = r.score, completion_date = r.at, status = 'completed'
+    from unnest(%s::uuid[], %s::numeric[], %s::timestamptz[]) as r(id, score, at)
+    where a.org_id = %s and a.id = r.id and a.is_required
+      and a.status in ('not_started', 'in_progress', 'overdue')
 """
 
 
-def seed_demo(
-    conn: psycopg.Connection[Any], *, year: int | None = None, today: date | None = None
-) -> None:
+def seed_demo(conn: psycopg.Connection[Any], *, today: date | None = None) -> None:
     """Load the demo organisation and its users into the database behind ``conn``.
 
-    ``year`` is the year of the twelve monthly modules (default: the current year); ``today``
-    the seed date (default: the organisation's today, its local date as the database answers
-    it), before which most assignments get a passing result. Runs in a transaction (a savepoint
-    if one is open); the caller commits.
+    ``today`` is the seed day (default: today in the organisation's zone); the demo's year ends
+    on it. A second run writes nothing: when the organisation exists, only rows that differ from
+    what the seed would write are updated (none, unless someone changed them). Runs in
+    transactions of its own (one per day of the timeline); the caller commits the last.
     """
+    org = demo_id("organization", DEMO_SLUG)
     if today is None:
-        with conn.cursor(row_factory=tuple_row) as cur:
-            row = cur.execute("select app.today_in(%s)", [DEMO_TIMEZONE]).fetchone()
+        row = conn.execute("select (now() at time zone %s)::date", [DEMO_TIMEZONE]).fetchone()
         assert row is not None
         today = row[0]
-    assert today is not None
-    year = year or today.year
+    cal = demo_calendar(today)
+    exists = conn.execute("select 1 from app.organizations where id = %s", [org]).fetchone()
+    if exists:
+        with conn.transaction():
+            _pin(conn, today)
+            _upsert(conn, "app.app_users", _user_rows())
+        return
+    by_zid = {f"zf-{1001 + p.index}": p for p in people()}
+    seen: dict[uuid.UUID, date] = {}
+    planned: dict[date, list[tuple[uuid.UUID, float, datetime]]] = {}
+    steps = _steps(cal)
+    days = sorted({s[0] for s in steps} | {cal.go_live + timedelta(days=n)
+                   for n in range((today - cal.go_live).days + 1)})  # fmt: skip
+    for day in days:
+        todays_steps = [s for s in steps if s[0] == day]
+        results = planned.pop(day, [])
+        daily = day >= today - timedelta(days=60)
+        if not (todays_steps or results or daily):
+            continue
+        with conn.transaction():
+            _pin(conn, day)
+            for _day, _order, kind, what in todays_steps:
+                _play(conn, cal, day, kind, what)
+            if todays_steps:
+                for a in _new_assignments(conn, seen, day):
+                    result = planned_result(by_zid[a["zid"]], a["module"], a["due"], a["grace"],
+                                            a["assigned"], today)  # fmt: skip
+                    if result is not None:
+                        at, score = result
+                        planned.setdefault(at.date(), []).append((a["id"], score, at))
+                results = results + planned.pop(day, [])
+            if results:
+                conn.execute(
+                    _RECORD,
+                    [[r[0] for r in results], [r[1] for r in results],
+                     [r[2] for r in results], org],
+                )
+            if daily:
+                conn.execute("select app.run_daily_jobs(%s, %s)", [org, day])
     with conn.transaction():
-        # The organisation goes live on 1 January: the rules assign as of that day (due dates
-        # never before it), so the results below have a year of due dates to fall on.
-        conn.execute(
-            "select set_config('app.today', %s, true)", [min(date(year, 1, 1), today).isoformat()]
+        _pin(conn, today)
+        _upsert(conn, "app.app_users", _user_rows())
+
+
+def demo_upstream_state(
+    conn: psycopg.Connection[Any],
+) -> tuple[date, dict[tuple[str, str], tuple[float, datetime]]] | None:
+    """What the demo's Google Classroom holds, read from a seeded database: the demo's day (today
+    in the organisation's zone, within the seed's month) and each completed result by (Classroom
+    user id, course work id). None when the demo organisation is not there."""
+    org = demo_id("organization", DEMO_SLUG)
+    row = conn.execute(
+        "select max(month_key) from app.training_modules where org_id = %s", [org]
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    year, month = (int(part) for part in row[0].split("-"))
+    local = conn.execute("select (now() at time zone %s)::date", [DEMO_TIMEZONE]).fetchone()
+    assert local is not None
+    # the demo as it was seeded: today within the seed's month, else that month's last day
+    today = local[0] if (local[0].year, local[0].month) == (year, month) else _last_day(year, month)
+    results = {
+        (r[0], r[1]): (float(r[2]), r[3])
+        for r in conn.execute(
+            """select e.classroom_user_id, m.classroom_coursework_id, a.score, a.completion_date
+               from app.training_assignments a
+               join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
+               join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
+               where a.org_id = %s and a.status = 'completed' and a.score is not null
+                 and e.classroom_user_id is not null and m.classroom_coursework_id is not null
+               order by a.completion_date""",
+            [org],
         )
-        for table, rows in _rows(year):
-            key = ("id",) if table == "app.organizations" else ("org_id", "id")
-            _upsert(conn, table, rows, key)
-        # The rows above are new in this transaction: give the planner their numbers.
-        conn.execute("select set_config('app.today', '', true)")
-        conn.execute("analyze app.employees, app.training_modules, app.training_assignments")
-        conn.execute(
-            _RESULTS.encode(),
-            {"org": demo_id("organization", DEMO_SLUG), "today": today, "tz": DEMO_TIMEZONE},
-        )
+    }
+    return today, results

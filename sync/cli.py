@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import itertools
 import logging
+import os
 import signal
 import sys
 import threading
@@ -219,6 +220,24 @@ def _fakes_module() -> Any:
     return fakes, dataset
 
 
+def _seeded_demo() -> tuple[Any, Any]:
+    """The seeded demo's calendar day and Classroom results, when DATABASE_URL has them (so
+    the fake Classroom holds exactly the seed's results), else (None, None)."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return None, None
+    from compliance.seed import demo_upstream_state
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            state = demo_upstream_state(conn)
+    except psycopg.Error as exc:
+        click.echo(f"fake-upstreams: the demo's results are not readable ({exc}); serving none",
+                   err=True)  # fmt: skip
+        return None, None
+    return state if state is not None else (None, None)
+
+
 @click.command("fake-upstreams")
 @click.option("--zenefits-port", default=8081, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--classroom-port", default=8082, show_default=True, type=click.IntRange(0, 65535))
@@ -264,7 +283,10 @@ def fake_upstreams_command(
     Faults and data edits: POST /_fake/faults, /_fake/people/<id>, /_fake/submissions
     (see tests/fakes/)."""
     fakes, dataset = _fakes_module()
-    data = dataset.demo() if people is None else dataset.synthetic(people, courseworks=courseworks)
+    if people is None:
+        data = dataset.demo(*_seeded_demo())
+    else:
+        data = dataset.synthetic(people, courseworks=courseworks)
     ups = fakes.FakeUpstreams(
         data,
         zenefits_port=zenefits_port,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -210,3 +211,147 @@ def test_demo_completions_before_their_due_date_are_on_time(seed_dsn: str, seede
     assert row["completed"] > 0
     assert row["by_due_date"] == row["completed"]
     assert row["late"] == 0
+
+
+# -- the demo's story, on days of the year ------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["2026-03-08", "2026-12-21"])
+def story(request: pytest.FixtureRequest, dsn: str) -> Iterator[tuple[str, Any]]:
+    """A database seeded for a given day (a DST change day and a December day)."""
+    from datetime import date
+
+    from compliance.seed import demo_calendar, seed_demo
+
+    today = date.fromisoformat(request.param)
+    name = f"story_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    target = make_conninfo(dsn, dbname=name)
+    try:
+        migrate(target, DB_DIR, echo=lambda _line: None)
+        with psycopg.connect(target) as conn:
+            seed_demo(conn, today=today)
+            conn.commit()
+        yield target, demo_calendar(today)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+def _rows(target: str, query: str, *params: Any) -> list[dict[str, Any]]:
+    with psycopg.connect(target, row_factory=dict_row) as conn:
+        conn.execute("select set_config('app.today', %s, false)", [params[0].isoformat()])
+        return conn.execute(query.encode(), params[1:]).fetchall()
+
+
+_ASSIGNMENTS = """
+    select a.*, e.zenefits_id, e.start_date, m.month_key, m.due_date as module_due,
+           app.local_date(a.org_id, a.completion_date) as completed_on
+    from app.training_assignments a
+    join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
+    join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
+    where a.org_id = %s
+"""
+
+
+def test_the_story_no_assignment_is_due_before_its_module_existed(story: Any) -> None:
+    target, cal = story
+    org = demo_id("organization", DEMO_SLUG)
+    rows = _rows(target, _ASSIGNMENTS, cal.today, org)
+    introduced = {m.key: m.introduced for m in cal.modules}
+    assert rows
+    early = [r for r in rows if r["due_date"] < introduced[r["month_key"]]]
+    assert not early, f"{len(early)} assignments due before their module existed: {early[:3]}"
+
+
+def test_the_story_results_are_mostly_on_time_and_late_by_days(story: Any) -> None:
+    target, cal = story
+    org = demo_id("organization", DEMO_SLUG)
+    done = [
+        r for r in _rows(target, _ASSIGNMENTS, cal.today, org)
+        if r["status"] == "completed" and r["is_required"]
+    ]  # fmt: skip
+    assert len(done) >= 50
+    late = [r for r in done if r["is_late"]]
+    assert 0.80 <= 1 - len(late) / len(done) <= 0.97, (len(late), len(done))
+    assert late, "a few results are late"
+    assert all(1 <= r["days_late"] <= 30 for r in late), [r["days_late"] for r in late]
+    # lateness is a fact of the completion day in the organisation's zone
+    assert all(
+        r["is_late"] == (r["completed_on"] > r["due_date"] + timedelta(days=r["grace_days"]))
+        for r in done
+    )
+
+
+def test_the_story_a_handful_overdue_by_days_or_weeks(story: Any) -> None:
+    target, cal = story
+    org = demo_id("organization", DEMO_SLUG)
+    overdue = [
+        r for r in _rows(target, _ASSIGNMENTS, cal.today, org)
+        if r["status"] == "overdue" and r["is_required"]
+    ]  # fmt: skip
+    assert overdue, "someone is overdue"
+    assert len(overdue) <= 60, len(overdue)
+    assert max((cal.today - r["due_date"]).days for r in overdue) <= 75
+
+
+def test_the_story_exemption_move_rule_rehire_and_recertification(story: Any) -> None:
+    target, cal = story
+    org = demo_id("organization", DEMO_SLUG)
+    rows = _rows(target, _ASSIGNMENTS, cal.today, org)
+    by_person: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_person.setdefault(str(r["employee_id"]), []).append(r)
+    # one exemption, with its reason
+    exempted = [r for r in rows if r["status"] == "exempted"]
+    assert len(exempted) == 1
+    assert exempted[0]["exemption_reason"]
+    # the department move: Nursing's clinical modules, owed from the move day
+    moved = by_person[str(demo_id("employee", cal.moved))]
+    clinical = {cal.module(n).key for n in (2, 5, 6) if cal.module(n).introduced < cal.move_day}
+    owed = [r for r in moved if r["month_key"] in clinical and r["is_required"]]
+    if cal.move_day <= cal.today:
+        assert {r["month_key"] for r in owed} == clinical
+        assert all(r["due_date"] >= cal.move_day for r in owed)
+    # the rule added mid-year reaches the Laboratory's staff, due no earlier than it was added
+    rule_module = cal.module(7).key
+    lab = _rows(
+        target,
+        "select id from app.employees"
+        " where org_id = %s and department_id = %s and status = 'active'",
+        cal.today, org, demo_id("department", "laboratory"),
+    )  # fmt: skip
+    lab_ids = {str(r["id"]) for r in lab}
+    lab_rows = [
+        r for r in rows if str(r["employee_id"]) in lab_ids and r["month_key"] == rule_module
+    ]
+    if cal.rule_day <= cal.today:
+        assert len({str(r["employee_id"]) for r in lab_rows}) == len(lab_ids)
+        assert all(r["due_date"] >= cal.rule_day for r in lab_rows)
+    # the rehire: nothing from the first employment counts, the new ones are due after return
+    rehired = by_person[str(demo_id("employee", cal.rehired))]
+    if cal.rehire_day <= cal.today:
+        counting_open = [
+            r for r in rehired
+            if r["is_required"] and r["status"] in ("not_started", "in_progress", "overdue")
+        ]  # fmt: skip
+        assert all(r["due_date"] >= cal.rehire_day for r in counting_open)
+        assert any(r["not_required_reason"] == "superseded_by_rehire" for r in rehired)
+    # recertification: a completion of an annual module whose window (30 days before expiry) has
+    # opened has its next cycle, due on the expiry date
+    annual = {m.key: m.validity for m in cal.modules if m.validity}
+    windows = [
+        r for r in rows
+        if r["month_key"] in annual and r["status"] == "completed"
+        and r["completed_on"] + timedelta(days=annual[r["month_key"]] - 30) <= cal.today
+    ]  # fmt: skip
+    for r in windows:
+        later = [
+            x for x in by_person[str(r["employee_id"])]
+            if x["month_key"] == r["month_key"] and x["due_date"] > r["due_date"]
+        ]  # fmt: skip
+        assert later, f"no next cycle for a completion of {r['completed_on']}"
+        assert later[0]["due_date"] == r["completed_on"] + timedelta(days=annual[r["month_key"]])

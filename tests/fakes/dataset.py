@@ -12,8 +12,8 @@ own, so that the tests compare the database with the source row by row.
 
 from __future__ import annotations
 
-import calendar
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -377,26 +377,42 @@ def synthetic(
     )
 
 
-def demo(year: int | None = None, today: date | None = None) -> Dataset:
+def demo(
+    today: date | None = None,
+    results: Mapping[tuple[str, str], tuple[float, datetime]] | None = None,
+) -> Dataset:
     """The data set of ``compliance fake-upstreams``: the organisation of ``compliance db
-    seed-demo`` (compliance/seed.py) as Zenefits and Google Classroom would hold it.
+    seed-demo`` (compliance/seed.py) as Zenefits and Google Classroom would hold it on ``today``
+    (default: today in the organisation's zone).
 
-    The same people (Zenefits ids ``zf-<n>``, e-mails, names, titles, departments, locations,
-    managers, hire dates), departments (``zdep-<code>``) and locations (``zloc-<key>``), one
-    course of the year's twelve monthly modules (the seed's course and course-work ids, names,
-    links and due dates), every employee a student (the seed's Classroom user ids) plus one
-    guest who is nobody's employee, and a submission per student and module: for modules due
-    before ``today``, 85 in 100 returned with a passing grade, the rest created; later ones new.
+    The same people (Zenefits ids ``zf-<n>``, e-mails, names, titles, departments after the
+    demo's move, locations, managers, employments with their hire dates: two for the rehired
+    person), departments (``zdep-<code>``) and locations (``zloc-<key>``), the courses of the demo
+    year's twelve modules (the seed's course and course-work ids, names and due dates), every
+    employee a student (the seed's Classroom user ids) plus one guest who is nobody's employee,
+    and a submission per student and module: RETURNED with the seed's grade and turn-in time where
+    ``results`` (from :func:`compliance.seed.demo_upstream_state`) has one, else CREATED for
+    modules already due and NEW for later ones.
     """
     from compliance import seed
 
-    today = today or date.today()
-    year = year or today.year
+    today = today or datetime.now(seed.DEMO_ZONE).date()
+    cal = seed.demo_calendar(today)
+    results = results or {}
     depts = [Department(f"zdep-{code.lower()}", name) for _key, name, code, *_ in seed.DEPARTMENTS]
     dept_of = {key: f"zdep-{code.lower()}" for key, _name, code, *_ in seed.DEPARTMENTS}
     locs = [Location(f"zloc-{key}", name, street1=address) for key, name, address in seed.LOCATIONS]
     people = seed.people()
     zid = {p.key: f"zf-{1001 + p.index}" for p in people}
+
+    def employments(p: seed.Person) -> list[Employment]:
+        current = Employment(f"{3300001 + p.index}", cal.start_date(p).isoformat())
+        if p.key != cal.rehired:
+            return [current]
+        earlier = Employment(f"{3390001 + p.index}", cal.first_start_date(p).isoformat(),
+                             termination_date=cal.leave_day.isoformat(), is_active=False)
+        return [earlier, current]  # fmt: skip
+
     persons = [
         Person(
             zid=zid[p.key],
@@ -405,36 +421,40 @@ def demo(year: int | None = None, today: date | None = None) -> Dataset:
             work_email=p.email,
             title=p.title,
             status="active",
-            dept_zid=dept_of[p.department],
+            dept_zid=dept_of[cal.department(p)],
             loc_zid=f"zloc-{seed.LOCATION_CYCLE[p.index % len(seed.LOCATION_CYCLE)]}",
             manager_zid=zid[p.manager] if p.manager else None,
-            employments=[Employment(f"{3300001 + p.index}", seed._start_date(p).isoformat())],
+            employments=employments(p),
             preferred_name=p.first,
         )
         for p in people
+        if cal.start_date(p) <= today
     ]
-    course = Course(f"{seed.CLASSROOM_COURSE_PREFIX}{year}", f"Monthly compliance training {year}")
+    courses = {
+        m.course_id: Course(m.course_id, f"Monthly compliance training {m.key[:4]}")
+        for m in cal.modules
+    }
     works = [
         CourseWork(
-            id=f"{year}{month:02d}1187",
-            course_id=course.id,
-            title=name,
-            due=(year, month, calendar.monthrange(year, month)[1]),
+            id=m.coursework_id,
+            course_id=m.course_id,
+            title=m.name,
+            due=(m.due.year, m.due.month, m.due.day),
             max_points=100,
-            description=description,
+            description=m.description,
         )
-        for month, name, _minutes, _new_hires, _validity, description in seed.MODULES
+        for m in cal.modules
+        if m.introduced <= today
     ]
+    course_ids = tuple(courses)
     students = [
-        Student(f"1{(p.index * 7919 + 104729) % 10**20:020d}", p.first, p.last, p.email,
-                (course.id,))
+        Student(seed.classroom_user_id(p), p.first, p.last, p.email, course_ids)
         for p in people
     ]  # fmt: skip
     students.append(
         Student("104466000000000000000", "Guest", "Learner", "guest.learner@example.org",
-                (course.id,))
+                course_ids)
     )  # fmt: skip
-    rng = random.Random(year)  # noqa: S311 - test data, not secrets
     submissions: list[Submission] = []
     n = 0
     for work in works:
@@ -442,23 +462,21 @@ def demo(year: int | None = None, today: date | None = None) -> Dataset:
         due = date(*work.due)
         for student in students:
             n += 1
-            sub_id = f"Dm{year}{n:08d}"
-            if due >= today:
-                submissions.append(Submission(sub_id, course.id, work.id, student.user_id, "NEW"))
-                continue
-            turned = datetime(due.year, due.month, 1, 15, tzinfo=UTC) + timedelta(
-                days=rng.randrange(0, 20), minutes=n % 600
-            )
-            if rng.random() < 0.85:
+            sub_id = f"Dm{work.id}{n:06d}"
+            result = results.get((student.user_id, work.id))
+            if result is not None:
+                grade, turned = result
                 submissions.append(
-                    Submission(sub_id, course.id, work.id, student.user_id, "RETURNED",
-                               grade=float(rng.randrange(80, 101)), turned_in=_ts(turned),
+                    Submission(sub_id, work.course_id, work.id, student.user_id, "RETURNED",
+                               grade=grade, turned_in=_ts(turned),
                                updated=_ts(turned + timedelta(days=2)))
                 )  # fmt: skip
             else:
+                state = "NEW" if due >= today else "CREATED"
                 submissions.append(
-                    Submission(sub_id, course.id, work.id, student.user_id, "CREATED",
-                               updated=_ts(turned))
+                    Submission(sub_id, work.course_id, work.id, student.user_id, state,
+                               updated=_ts(datetime.combine(min(due, today), datetime.min.time(),
+                                                            tzinfo=UTC)))
                 )  # fmt: skip
     return Dataset(
         company_id="55501",
@@ -466,7 +484,7 @@ def demo(year: int | None = None, today: date | None = None) -> Dataset:
         departments=depts,
         locations=locs,
         people=persons,
-        courses=[course],
+        courses=list(courses.values()),
         coursework=works,
         students=students,
         submissions=submissions,

@@ -109,7 +109,7 @@ def test_sync_exits_2_on_a_partial_run_and_1_on_a_failed_one(
 def test_the_demo_upstreams_match_seed_demo(
     superuser: psycopg.Connection[Any], worker_dsn: str, tmp_path: Path
 ) -> None:
-    from compliance.seed import DEMO_SLUG, seed_demo
+    from compliance.seed import DEMO_SLUG, demo_upstream_state, seed_demo
     from sync.runner import SyncRunner
     from tests.fakes.dataset import demo
     from tests.sync.conftest import settings_for
@@ -117,6 +117,8 @@ def test_the_demo_upstreams_match_seed_demo(
     with psycopg.connect(superuser.info.dsn) as conn:
         seed_demo(conn)
         conn.commit()
+        state = demo_upstream_state(conn)
+    assert state is not None
     org_row = superuser.execute(
         "select id::text from app.organizations where slug = %s", [DEMO_SLUG]
     ).fetchone()
@@ -125,7 +127,7 @@ def test_the_demo_upstreams_match_seed_demo(
     before = superuser.execute(
         "select count(*) as n from app.employees where org_id = %s", [org.id]
     ).fetchone()
-    with FakeUpstreams(demo(), key_dir=tmp_path / "keys") as fakes:
+    with FakeUpstreams(demo(*state), key_dir=tmp_path / "keys") as fakes:
         settings = settings_for(fakes, org, worker_dsn)
         with psycopg.connect(worker_dsn, autocommit=True) as conn:
             first = SyncRunner(conn, settings).run("all", wait=True)
