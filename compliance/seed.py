@@ -620,7 +620,7 @@ class DemoCalendar:
     rehired: str  # person key: terminated on `leave_day`, rehired on `rehire_day`
     leave_day: date
     rehire_day: date
-    on_leave: str  # person key: the current month's module exempted
+    on_leave: tuple[str, ...]  # person keys: the first with an open assignment is exempted
 
     def module(self, number: int) -> DemoModule:
         return self.modules[number - 1]
@@ -692,9 +692,12 @@ def demo_calendar(today: date) -> DemoCalendar:
         move_day=_add_months(this_month, -4) + timedelta(days=9),
         rule_day=_add_months(this_month, -3) + timedelta(days=12),
         rehired=billing[1].key,
-        leave_day=_add_months(this_month, -8) + timedelta(days=14),
+        leave_day=_add_months(this_month, -8) + timedelta(days=1),  # a module just assigned
         rehire_day=_add_months(this_month, -2) + timedelta(days=3),
-        on_leave=nurses[2].key,
+        on_leave=tuple(
+            p.key for p in nurses[2:] + nurses[:2]
+            + [p for p in staff if p.department not in ("nursing", "billing")]
+        ),
     )
 
 
@@ -1051,16 +1054,20 @@ def _play(
             [day, org, demo_id("employee", what)],
         )
     elif kind == "exempt":
+        # the first of the candidates (in order) with an open required assignment: its latest
         conn.execute(
             """update app.training_assignments a
                set status = 'exempted',
                    exemption_reason = 'On approved medical leave; HR will reassign on return.'
-               where a.org_id = %s and a.employee_id = %s and a.is_required
-                 and a.status in ('not_started', 'in_progress')
-                 and a.due_date = (select max(b.due_date) from app.training_assignments b
-                                   where b.org_id = a.org_id and b.employee_id = a.employee_id
-                                     and b.is_required)""",
-            [org, demo_id("employee", what)],
+               where a.id = (
+                   select b.id
+                   from unnest(%s::uuid[]) with ordinality as c(employee_id, n)
+                   join app.training_assignments b
+                     on b.org_id = %s and b.employee_id = c.employee_id and b.is_required
+                    and b.status in ('not_started', 'in_progress', 'overdue')
+                   order by c.n, b.due_date desc
+                   limit 1)""",
+            [[demo_id("employee", key) for key in what], org],
         )
 
 
@@ -1088,9 +1095,11 @@ def _new_assignments(
 _RECORD = """
     update app.training_assignments a
     set score = r.score, completion_date = r.at, status = 'completed'
-    from unnest(%s::uuid[], %s::numeric[], %s::timestamptz[]) as r(id, score, at)
+    from unnest(%s::uuid[], %s::numeric[], %s::timestamptz[]) as r(id, score, at),
+         app.employees e
     where a.org_id = %s and a.id = r.id and a.is_required
       and a.status in ('not_started', 'in_progress', 'overdue')
+      and e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
 """
 
 
