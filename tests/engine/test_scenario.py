@@ -337,7 +337,8 @@ def test_the_seeds_story(story: Story) -> None:
         s.call(s.nora_user, "select api.switch_tier(%s, %s, 'skip ahead')", [s.nora, w["gold"]])
     assert refused.value.http_status == 403
     out = s.value(s.nora_user, "select api.switch_tier(%s, %s, 'ready')", [s.nora, w["silver"]])
-    assert (out["kind"], out["legacyRequirements"], out["newRequirements"]) == ("advancement", 3, 2)
+    # Tiers are cumulative: Bronze's records stay (none legacy), Silver's two are added.
+    assert (out["kind"], out["legacyRequirements"], out["newRequirements"]) == ("advancement", 0, 2)
     history = s.call(
         hr,
         "select kind, to_tier_id from api.employee_tier_history where employee_id = %s order by id",
@@ -354,7 +355,7 @@ def test_the_seeds_story(story: Story) -> None:
         stats["completed_requirements"],
         stats["total_points"],
         stats["completion_pct"],
-    ) == (2, 0, 30, Decimal("0.00"))
+    ) == (5, 2, 45, Decimal("40.00"))
     s.verified()
 
     # -- 10. Submission, revision, approval (the CPR certification) ------------------------
@@ -390,10 +391,10 @@ def test_the_seeds_story(story: Story) -> None:
     assert (s.audits("requirement_submission"), s.audits("requirement_review")) == (3, 2)
     stats = s.stats()
     assert (stats["completed_requirements"], stats["earned_points"], stats["completion_pct"]) == (
-        1,
-        20,
-        Decimal("50.00"),
-    )
+        3,
+        30,
+        Decimal("60.00"),
+    )  # Bronze's two approved records and the CPR certification, of five
 
     # -- 11. Deactivation -----------------------------------------------------------------------
     general_before = Decimal(
