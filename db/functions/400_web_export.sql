@@ -26,7 +26,8 @@ create or replace view api.compliance_export with (security_invoker = true) as
            a.is_required,
            a.is_late,
            a.exemption_reason,
-           case when a.status = 'overdue' then greatest(current_date - a.due_date, 0) end
+           case when a.status = 'overdue' and isfinite(a.due_date)
+                then greatest(current_date - a.due_date, 0) end
                as days_overdue
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
@@ -38,7 +39,8 @@ $$One row per training assignment with its employee, department, location and mo
 compliance exports (CSV, XLSX, PDF) contain.
 
 Row-level security of the underlying tables decides: employees see their own assignments only.
-days_overdue counts the days since the due date of an overdue assignment (null otherwise).$$;
+days_overdue counts the days since the due date of an overdue assignment (null otherwise, and for
+an infinite due date).$$;
 grant select on api.compliance_export to authenticated;
 
 -- The audit entry of one export, written as the exporting user before the first byte is sent.

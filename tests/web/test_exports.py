@@ -32,7 +32,8 @@ EXPECTED_SELECT = """
            l.name as location, m.name as module, m.month_key, a.due_date, a.status,
            a.completion_date, a.score, a.attempts, a.is_required, a.is_late,
            a.exemption_reason,
-           case when a.status = 'overdue' then greatest(current_date - a.due_date, 0) end
+           case when a.status = 'overdue' and isfinite(a.due_date)
+                then greatest(current_date - a.due_date, 0) end
                as days_overdue
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id
@@ -346,8 +347,15 @@ def test_audit_csv_equals_the_audit_rows(web_server: WebServer, world: World, su
     assert len(own_rows) >= 2  # this very export is about the employee
     assert {r[8] for r in own_rows[1:]} == {str(org.employees["employee"])}
 
-    # filters: event type and day range
-    today = date.today().isoformat()
+    # filters: event type and day range (today in the organisation's time zone, as the export
+    # reads the range)
+    local = su.execute(
+        "select (now() at time zone timezone)::date::text as today from app.organizations"
+        " where id = %s",
+        [org.id],
+    ).fetchone()
+    assert local is not None
+    today = local["today"]
     filtered = get(
         web_server, "/export/audit.csv", hr, event_type="compliance_export", **{"from": today}
     )
