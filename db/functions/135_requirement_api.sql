@@ -77,7 +77,7 @@ begin
 end
 $$;
 
-create or replace function api.update_requirement_status(requirement_id uuid, status text)
+create or replace function api.update_requirement_status(requirement_id uuid, status app.status_name)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -130,16 +130,16 @@ begin
     return app.employee_requirement_json(v_row);
 end
 $$;
-comment on function api.update_requirement_status(uuid, text) is
+comment on function api.update_requirement_status(uuid, app.status_name) is
 $$Moves a requirement record: in_progress (you, your manager, HR), inactive or back to pending (HR).
 
 requirement_id is the record's id, or for your own records the requirement's id. The requirement
 status machine decides: 409 for a refused transition (naming record, from and to). Submitting and
 reviewing have their own functions (/rpc/submit_requirement, /rpc/review_requirement): 400 for those
 statuses here. 403 without the right, 404 for a record you cannot read. Returns the record.$$;
-grant execute on function api.update_requirement_status(uuid, text) to authenticated;
+grant execute on function api.update_requirement_status(uuid, app.status_name) to authenticated;
 
-create or replace function api.submit_requirement(requirement_id uuid, evidence jsonb) returns jsonb
+create or replace function api.submit_requirement(requirement_id uuid, evidence app.evidence) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 as $$
@@ -202,7 +202,7 @@ begin
     return app.employee_requirement_json(v_row);
 end
 $$;
-comment on function api.submit_requirement(uuid, jsonb) is
+comment on function api.submit_requirement(uuid, app.evidence) is
 $$Submits evidence for one of your own requirement records (by record id or requirement id).
 
 evidence is a JSON object; its "url" (http/https) is kept as evidence_url. The record must be
@@ -210,9 +210,9 @@ pending, in_progress or revision_required (409 otherwise); training requirements
 the database when the module is completed (409). Requirements that need no review are approved at
 once; the others notify the reviewers (your manager and the HR admins). 403 for someone else's
 record, 400 for missing or malformed evidence. Returns the record.$$;
-grant execute on function api.submit_requirement(uuid, jsonb) to authenticated;
+grant execute on function api.submit_requirement(uuid, app.evidence) to authenticated;
 
-create or replace function api.review_requirement(id uuid, decision text, comments text default null)
+create or replace function api.review_requirement(id uuid, decision app.review_decision, comments app.review_comments default null)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -282,11 +282,11 @@ begin
     return app.employee_requirement_json(v_row);
 end
 $$;
-comment on function api.review_requirement(uuid, text, text) is
+comment on function api.review_requirement(uuid, app.review_decision, app.review_comments) is
 $$Reviews a submitted requirement record: approved, revision_required or rejected (with comments).
 
 Reviewers are HR admins, superadmins and the employee's manager (403 otherwise); nobody reviews
 their own submission (403). Only a submitted record can be reviewed (409). Comments are required
 unless approving (400). Approval sets expires_at from the requirement's validity_days. The employee
 is notified; the audit trail records requirement_review. Returns the record.$$;
-grant execute on function api.review_requirement(uuid, text, text) to authenticated;
+grant execute on function api.review_requirement(uuid, app.review_decision, app.review_comments) to authenticated;

@@ -306,7 +306,7 @@ required{completionPct,points}}, message}. Eligible when completion % and earned
 next tier's minimums. Employees may check only themselves (404 otherwise).$$;
 grant execute on function api.check_tier_advancement(uuid) to authenticated;
 
-create or replace function api.switch_tier(employee_id uuid, tier_id uuid, reason text default null)
+create or replace function api.switch_tier(employee_id uuid, tier_id uuid, reason app.reason default null)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -366,7 +366,7 @@ begin
     return app.apply_tier_switch(v_org, v_employee_id, v_tier_id, v_kind, reason);
 end
 $$;
-comment on function api.switch_tier(uuid, uuid, text) is
+comment on function api.switch_tier(uuid, uuid, app.reason) is
 $$Moves an employee to another compliance tier, as one transaction.
 
 HR admins and superadmins switch anyone to any tier (kind manual); an employee may advance
@@ -375,4 +375,4 @@ themselves to the next tier only when eligible (kind advancement; 409 when not y
 once), the old tier's become legacy and inactive, stats are recalculated, the employee is notified
 and the change is audited (tier_change) and kept in /employee_tier_history. 409 when the employee
 is inactive or already in that tier; 404 for an unknown employee or tier.$$;
-grant execute on function api.switch_tier(uuid, uuid, text) to authenticated;
+grant execute on function api.switch_tier(uuid, uuid, app.reason) to authenticated;
