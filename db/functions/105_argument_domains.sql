@@ -59,8 +59,9 @@ begin
         raise exception using errcode = '22023',
             message = pg_catalog.format('%s contains a control character (U+%s) at position %s',
                                         p_argument,
-                                        pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.ascii(
-                                            pg_catalog.substr(p_value, v_at, 1))), 4, '0'),
+                                        pg_catalog.upper(pg_catalog.lpad(pg_catalog.to_hex(
+                                            pg_catalog.ascii(pg_catalog.substr(p_value, v_at, 1))),
+                                            4, '0')),
                                         v_at),
             detail = pg_catalog.format('%s begins %s.', p_argument,
                                        pg_catalog.quote_literal(pg_catalog.left(p_value, 40))),
