@@ -28,6 +28,7 @@ from tests.web.world import Org, World, _employee, _module, _org, _users
 pytestmark = pytest.mark.e2e
 
 LONG_REASON = "Certified elsewhere; " * 5000  # 105,000 characters: more than an XLSX cell holds
+LONG_MODULE = "Annual refresher " * 3000  # 51,000 characters: taller than a PDF page in a cell
 
 #: (label, due date, status, completion date, attempts, exemption reason), written as stored
 #: values with the rules' triggers off, as an owner could have written them.
@@ -53,6 +54,7 @@ def odd(dsn: str, world: World) -> Org:
         _users(conn, org)
         _employee(conn, org, "holder", department="Nursing", location="Main")
         _module(conn, org, "Odd Values", "2025-01", date(2025, 1, 31))
+        _module(conn, org, LONG_MODULE, "2025-02", date(2025, 2, 28))
         with conn.transaction():
             conn.execute("set local session_replication_role = replica")
             for _label, due, status, completed, attempts, reason in ODD_ROWS:
@@ -73,6 +75,11 @@ def odd(dsn: str, world: World) -> Org:
                         reason,
                     ],
                 )
+            conn.execute(
+                "insert into app.training_assignments (org_id, employee_id, module_id, due_date,"
+                " status) values (%s, %s, %s, '2025-02-28', 'overdue')",
+                [org.id, org.employees["holder"], org.modules[LONG_MODULE]],
+            )
     return org
 
 
@@ -123,8 +130,9 @@ def test_every_export_answers_any_stored_value(web_server: WebServer, odd: Org) 
     response = get(web_server, "/export/compliance.pdf", hr)
     assert response.status_code == 200, response.text
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages)
-    assert "Overdue assignments (3)" in text
+    assert "Overdue assignments (4)" in text
     assert "infinity" in text
+    assert "Annual refresher" in text  # the long name, shortened to fit its cell
 
     response = get(web_server, "/export/audit.csv", hr)
     assert response.status_code == 200, response.text
