@@ -116,6 +116,7 @@ CHECK_CASES: dict[str, dict[str, str]] = {
     "training_assignments_score_between_0_and_100": {"score": "100.01"},
     "training_assignments_attempts_not_negative": {"attempts": "-1"},
     "training_assignments_minutes_spent_not_negative": {"minutes_spent": "-1"},
+    "training_assignments_minutes_spent_at_most_1000000": {"minutes_spent": "1000001"},
     "training_assignments_completed_has_completion_date": {
         "status": "'completed'",
         "completion_date": "null",

@@ -18,6 +18,7 @@ trail), the date in the organisation's time zone.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -26,9 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Annotated, Any
-from uuid import UUID
 
 import anyio
 import anyio.to_thread
@@ -39,6 +38,7 @@ from litestar.params import Parameter, QueryParameter
 from litestar.response import Stream
 from psycopg import sql
 from psycopg.rows import tuple_row
+from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
 from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 
@@ -363,14 +363,48 @@ async def export_audit_csv(
 # -- XLSX: constant-memory workbook in a temporary file --------------------------------------
 
 
+#: Excel's calendar starts in 1900 and its numbers hold 15 significant digits: a value outside
+#: them is written as text, never refused (the export shows whatever the database holds).
+XLSX_FIRST_YEAR = 1900
+XLSX_MAX_EXACT = 10**15
+
+
+class _TextWhenOutOfRange:
+    """A date/time loader that hands over the database's text when Python cannot hold the value
+    (infinity, -infinity, a year before 1 or after 9999)."""
+
+    def load(self, data: Any) -> Any:
+        try:
+            return super().load(data)  # type: ignore[misc]
+        except psycopg.DataError:
+            return bytes(data).decode()
+
+
+class _DateOrText(_TextWhenOutOfRange, DateLoader):
+    pass
+
+
+class _TimestampOrText(_TextWhenOutOfRange, TimestampLoader):
+    pass
+
+
+class _TimestamptzOrText(_TextWhenOutOfRange, TimestamptzLoader):
+    pass
+
+
 def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str, date)):
+    """What one database value becomes in a cell: a number, date or text Excel can show."""
+    if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, date):  # datetime too
+        return value if value.year >= XLSX_FIRST_YEAR else value.isoformat()
     if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (UUID, Enum)):
-        return str(value)
-    return str(value)
+        exact = value.is_finite() and abs(value) < XLSX_MAX_EXACT
+        return float(value) if exact else str(value)
+    if isinstance(value, (int, float)):
+        exact = math.isfinite(value) and abs(value) < XLSX_MAX_EXACT
+        return value if exact else str(value)
+    return str(value)  # UUID, enum, JSON, ...
 
 
 class _Workbook:
@@ -409,10 +443,13 @@ class _Workbook:
             if self.row >= XLSX_MAX_ROWS:
                 self._new_sheet()
             for col, value in enumerate(values):
-                if isinstance(value, datetime):
-                    self.sheet.write_datetime(self.row, col, value, self.datetime)
-                elif value is not None:
-                    self.sheet.write(self.row, col, _cell(value))
+                cell = _cell(value)
+                if isinstance(cell, datetime):
+                    self.sheet.write_datetime(self.row, col, cell, self.datetime)
+                elif isinstance(cell, str):
+                    self.sheet.write_string(self.row, col, cell)
+                elif cell is not None:
+                    self.sheet.write(self.row, col, cell)
             self.row += 1
 
     def close(self) -> None:
@@ -460,6 +497,9 @@ async def export_compliance_xlsx(
         async with acting_as(export.conn, export.claims, "GET", export.path) as cur:
             await cur.execute("select set_config('timezone', %s, true)", [export.resolved.timezone])
             async with export.conn.cursor(name="xlsx_export", row_factory=tuple_row) as named:
+                named.adapters.register_loader("date", _DateOrText)
+                named.adapters.register_loader("timestamp", _TimestampOrText)
+                named.adapters.register_loader("timestamptz", _TimestamptzOrText)
                 await named.execute(compliance_select(export.filters, export.resolved))
                 while rows := await named.fetchmany(XLSX_BATCH):
                     await anyio.to_thread.run_sync(book.write, rows)

@@ -35,8 +35,23 @@ ASSIGNMENT_STATUSES: tuple[str, ...] = (
 )
 
 
+#: Control characters (NUL included): no filter value holds one, and PostgreSQL text cannot
+#: hold NUL at all, so they are refused before anything reaches the database.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class _Filters(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and (found := _CONTROL.search(value)):
+            raise ValueError(
+                f"must not contain control characters (U+{ord(found.group()):04X} at position"
+                f" {found.start() + 1})"
+            )
+        return value
 
     department: str | None = Field(
         default=None,

@@ -47,8 +47,15 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
+#: The longest text the report prints in one cell or line: a longer stored value (a name of
+#: any length) is cut with an ellipsis, so that every row still fits on a page.
+TEXT_LIMIT = 200
+
+
 def _esc(value: Any) -> str:
     text = "" if value is None else str(value)
+    if len(text) > TEXT_LIMIT:
+        text = text[: TEXT_LIMIT - 1] + "…"
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

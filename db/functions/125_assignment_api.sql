@@ -118,8 +118,32 @@ begin
 end
 $$;
 
+-- The assignment's minutes after adding one call's (app.minutes_spent: 0 to 1,440), refused
+-- with a message when the total would pass its ceiling (the constraint
+-- training_assignments_minutes_spent_at_most_1000000, db/migrations/0011_argument_ranges.sql).
+create or replace function app.minutes_after(p_row app.training_assignments, p_minutes integer)
+returns integer
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_total bigint := p_row.minutes_spent::bigint + coalesce(p_minutes, 0);
+begin
+    if v_total > 1000000 then
+        perform app.fail('22023',
+            pg_catalog.format('minutes_spent %s would bring assignment %s to %s minutes; at most 1,000,000 in total',
+                              app.thousands(p_minutes), p_row.id, app.thousands(v_total)),
+            pg_catalog.format('Assignment %s has %s minutes recorded.', p_row.id,
+                              app.thousands(p_row.minutes_spent)),
+            'Send only the minutes of this session; the total is kept by the database.');
+    end if;
+    return v_total;
+end
+$$;
+revoke execute on function app.minutes_after(app.training_assignments, integer) from public;
+
 create or replace function api.update_assignment_status(
-    assignment_id uuid, status text, minutes_spent integer default null
+    assignment_id uuid, status app.status_name, minutes_spent app.minutes_spent default null
 ) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -141,22 +165,17 @@ begin
                  when v_status_text = 'overdue' then 'The database marks assignments overdue itself.'
                  else 'Send one of the accepted statuses.' end);
     end if;
-    if v_minutes is not null and v_minutes < 0 then
-        perform app.fail('22023', pg_catalog.format('minutes_spent must not be negative, not %s', v_minutes),
-            pg_catalog.format('Assignment %s, minutes_spent %s.', v_id, v_minutes),
-            'Send the minutes spent in this session (0 or more).');
-    end if;
     v_status := v_status_text::app.assignment_status;
     v_row := app.assignment_for_write(v_id, case when v_status = 'completed' then 'complete' else 'progress' end);
     update app.training_assignments a
     set status = v_status,
-        minutes_spent = a.minutes_spent + coalesce(v_minutes, 0)
+        minutes_spent = app.minutes_after(v_row, v_minutes)
     where a.org_id = v_row.org_id and a.id = v_id
     returning * into v_row;
     return app.assignment_json(v_row);
 end
 $$;
-comment on function api.update_assignment_status(uuid, text, integer) is
+comment on function api.update_assignment_status(uuid, app.status_name, app.minutes_spent) is
 $$Moves an assignment to not_started, in_progress or completed, optionally adding minutes spent.
 
 The database's status machine decides the resulting status: past due + grace makes it overdue,
@@ -167,11 +186,11 @@ reports', everyone but a viewer their own (completion only when the organisation
 employee_self_report, or for HR admins on their own record hr_self_evidence): 403 otherwise;
 404 for an assignment you cannot read; 400 for another status (exempted: use
 /rpc/exempt_assignment; overdue is set by the database). Returns the assignment.$$;
-grant execute on function api.update_assignment_status(uuid, text, integer) to authenticated;
+grant execute on function api.update_assignment_status(uuid, app.status_name, app.minutes_spent) to authenticated;
 
 create or replace function api.record_assignment_result(
-    assignment_id uuid, score numeric, completed_at timestamptz default null,
-    minutes_spent integer default null
+    assignment_id uuid, score numeric, completed_at app.completion_time default null,
+    minutes_spent app.minutes_spent default null
 ) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -196,12 +215,14 @@ begin
             pg_catalog.format('Assignment %s, completed_at %s, now %s.', v_id, v_at, pg_catalog.now()),
             'Send the time the attempt was finished.');
     end if;
-    if v_minutes is not null and v_minutes < 0 then
-        perform app.fail('22023', pg_catalog.format('minutes_spent must not be negative, not %s', v_minutes),
-            pg_catalog.format('Assignment %s, minutes_spent %s.', v_id, v_minutes),
-            'Send the minutes spent on this attempt (0 or more).');
-    end if;
     v_row := app.assignment_for_write(v_id, 'complete');
+    if v_at < v_row.created_at then
+        perform app.fail('22023',
+            pg_catalog.format('completed_at %s is before assignment %s existed', v_at, v_id),
+            pg_catalog.format('Assignment %s was created at %s; completed_at is %s.', v_id,
+                              v_row.created_at, v_at),
+            'Send the time the attempt was finished; a result from before the assignment belongs to an earlier one.');
+    end if;
     if v_row.status = 'completed' then
         perform app.fail('PT409', pg_catalog.format('assignment %s is already completed', v_id),
             pg_catalog.format('Assignment %s was completed on %s with score %s.', v_id,
@@ -211,7 +232,7 @@ begin
     update app.training_assignments a
     set score = v_score,
         completion_date = v_at,
-        minutes_spent = a.minutes_spent + coalesce(v_minutes, 0)
+        minutes_spent = app.minutes_after(v_row, v_minutes)
     where a.org_id = v_row.org_id and a.id = v_id
     returning * into v_row;
     select * into v_module from app.training_modules m
@@ -222,7 +243,7 @@ begin
         'attempts_left', greatest(v_module.max_attempts - v_row.attempts, 0));
 end
 $$;
-comment on function api.record_assignment_result(uuid, numeric, timestamptz, integer) is
+comment on function api.record_assignment_result(uuid, numeric, app.completion_time, app.minutes_spent) is
 $$Records the result of an attempt: score (0-100), when it was finished, minutes spent.
 
 A score at or above the module's passing score completes the assignment (late when completed_at,
@@ -231,9 +252,9 @@ a lower one counts an attempt and leaves it in progress (or overdue). Attempts b
 max_attempts are refused (409), as is a result for a completed or exempted assignment. Rights as for
 /rpc/update_assignment_status; a result on your own assignment only when the organisation enables
 employee_self_report (or, for HR admins and superadmins, hr_self_evidence): 403 otherwise. Returns the assignment with passed, passing_score and attempts_left.$$;
-grant execute on function api.record_assignment_result(uuid, numeric, timestamptz, integer) to authenticated;
+grant execute on function api.record_assignment_result(uuid, numeric, app.completion_time, app.minutes_spent) to authenticated;
 
-create or replace function api.exempt_assignment(assignment_id uuid, reason text) returns jsonb
+create or replace function api.exempt_assignment(assignment_id uuid, reason app.reason) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 as $$
@@ -268,15 +289,15 @@ begin
     return app.assignment_json(v_row);
 end
 $$;
-comment on function api.exempt_assignment(uuid, text) is
+comment on function api.exempt_assignment(uuid, app.reason) is
 $$Exempts an assignment, with a reason (HR admins and superadmins; 403 otherwise).
 
 Not your own assignment (403: evidence about yourself needs another person) unless the
 organisation enables hr_self_evidence. An exempted assignment counts neither as done nor as missing in the compliance rate. 409 when it is
 completed or already exempted; 400 without a reason; 404 for an unknown assignment.$$;
-grant execute on function api.exempt_assignment(uuid, text) to authenticated;
+grant execute on function api.exempt_assignment(uuid, app.reason) to authenticated;
 
-create or replace function api.unexempt_assignment(assignment_id uuid, reason text) returns jsonb
+create or replace function api.unexempt_assignment(assignment_id uuid, reason app.reason) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 as $$
@@ -314,9 +335,9 @@ begin
     return app.assignment_json(v_row);
 end
 $$;
-comment on function api.unexempt_assignment(uuid, text) is
+comment on function api.unexempt_assignment(uuid, app.reason) is
 $$Ends an exemption, with a reason (HR admins and superadmins; 403 otherwise).
 
 Not on your own assignment unless the organisation enables hr_self_evidence (403). The assignment goes back to not_started (overdue at once when its due date and grace have passed).
 409 when it is not exempted; 400 without a reason; 404 for an unknown assignment.$$;
-grant execute on function api.unexempt_assignment(uuid, text) to authenticated;
+grant execute on function api.unexempt_assignment(uuid, app.reason) to authenticated;

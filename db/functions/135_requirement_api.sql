@@ -79,7 +79,7 @@ begin
 end
 $$;
 
-create or replace function api.update_requirement_status(requirement_id uuid, status text)
+create or replace function api.update_requirement_status(requirement_id uuid, status app.status_name)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -141,7 +141,7 @@ begin
     return app.employee_requirement_json(v_row);
 end
 $$;
-comment on function api.update_requirement_status(uuid, text) is
+comment on function api.update_requirement_status(uuid, app.status_name) is
 $$Moves a requirement record: in_progress (you, your manager, HR), inactive or back to pending (HR).
 
 requirement_id is the record's id, or for your own records the requirement's id. The requirement
@@ -150,9 +150,9 @@ reviewing have their own functions (/rpc/submit_requirement, /rpc/review_require
 statuses here. 403 without the right (viewers never; HR admins set their own records inactive or
 pending only when the organisation enables hr_self_evidence), 404 for a record you cannot read.
 Returns the record.$$;
-grant execute on function api.update_requirement_status(uuid, text) to authenticated;
+grant execute on function api.update_requirement_status(uuid, app.status_name) to authenticated;
 
-create or replace function api.submit_requirement(requirement_id uuid, evidence jsonb) returns jsonb
+create or replace function api.submit_requirement(requirement_id uuid, evidence app.evidence) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 as $$
@@ -223,7 +223,7 @@ begin
     return app.employee_requirement_json(v_row);
 end
 $$;
-comment on function api.submit_requirement(uuid, jsonb) is
+comment on function api.submit_requirement(uuid, app.evidence) is
 $$Submits evidence for one of your own requirement records (by record id or requirement id).
 
 evidence is a JSON object; its "url" (http/https) is kept as evidence_url. The record must be
@@ -232,9 +232,9 @@ the database when the module is completed (409). Requirements that need no revie
 once; the others notify the reviewers (your manager and the HR admins). Every role but viewer
 submits for its own linked employee record; 403 for someone else's record, for viewers and for a
 login without an employee record; 400 for missing or malformed evidence. Returns the record.$$;
-grant execute on function api.submit_requirement(uuid, jsonb) to authenticated;
+grant execute on function api.submit_requirement(uuid, app.evidence) to authenticated;
 
-create or replace function api.review_requirement(id uuid, decision text, comments text default null)
+create or replace function api.review_requirement(id uuid, decision app.review_decision, comments app.review_comments default null)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -303,11 +303,11 @@ begin
     return app.employee_requirement_json(v_row);
 end
 $$;
-comment on function api.review_requirement(uuid, text, text) is
+comment on function api.review_requirement(uuid, app.review_decision, app.review_comments) is
 $$Reviews a submitted requirement record: approved, revision_required or rejected (with comments).
 
 Reviewers are HR admins, superadmins and the employee's manager (403 otherwise); nobody reviews
 their own submission (403). Only a submitted record can be reviewed (409). Comments are required
 unless approving (400). Approval sets expires_at from the requirement's validity_days. The employee
 is notified; the audit trail records requirement_review. Returns the record.$$;
-grant execute on function api.review_requirement(uuid, text, text) to authenticated;
+grant execute on function api.review_requirement(uuid, app.review_decision, app.review_comments) to authenticated;

@@ -313,7 +313,7 @@ required{completionPct,points}}, message}. Eligible when completion % and earned
 next tier's minimums. Employees may check only themselves (404 otherwise).$$;
 grant execute on function api.check_tier_advancement(uuid) to authenticated;
 
-create or replace function api.switch_tier(employee_id uuid, tier_id uuid, reason text default null)
+create or replace function api.switch_tier(employee_id uuid, tier_id uuid, reason app.reason default null)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -387,7 +387,7 @@ begin
     return app.apply_tier_switch(v_org, v_employee_id, v_tier_id, v_kind, reason);
 end
 $$;
-comment on function api.switch_tier(uuid, uuid, text) is
+comment on function api.switch_tier(uuid, uuid, app.reason) is
 $$Moves an employee to another compliance tier, as one transaction.
 
 HR admins and superadmins switch anyone to any tier (kind manual), themselves only when the
@@ -397,4 +397,4 @@ when not yet eligible, 403 for any other tier). The new tier's requirements beco
 once), the old tier's become legacy and inactive, stats are recalculated, the employee is notified
 and the change is audited (tier_change) and kept in /employee_tier_history. 409 when the employee
 is inactive or already in that tier; 404 for an unknown employee or tier.$$;
-grant execute on function api.switch_tier(uuid, uuid, text) to authenticated;
+grant execute on function api.switch_tier(uuid, uuid, app.reason) to authenticated;

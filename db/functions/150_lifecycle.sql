@@ -299,7 +299,7 @@ create or replace trigger employees_lifecycle_on_update
 
 -- PostgREST --------------------------------------------------------------------------------------
 
-create or replace function api.deactivate_employee(employee_id uuid, reason text) returns jsonb
+create or replace function api.deactivate_employee(employee_id uuid, reason app.reason) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 as $$
@@ -344,11 +344,11 @@ begin
         'deactivatedAt', v_employee.deactivated_at, 'reason', v_reason);
 end
 $$;
-comment on function api.deactivate_employee(uuid, text) is
+comment on function api.deactivate_employee(uuid, app.reason) is
 $$Deactivates an employee (status inactive), with a reason.
 
 HR admins and superadmins only (403). Open requirement records become inactive, the tier record
 inactive, open assignments stop counting in compliance rates; nothing is deleted, and the audit
 trail records employee_deactivated with the reason. 409 when already inactive or terminated, 404
 for an unknown employee, 400 without a reason. Setting status back to active re-activates.$$;
-grant execute on function api.deactivate_employee(uuid, text) to authenticated;
+grant execute on function api.deactivate_employee(uuid, app.reason) to authenticated;

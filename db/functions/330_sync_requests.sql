@@ -3,7 +3,7 @@
 -- SKIP LOCKED under the organisation's sync lock, so two workers never run one request, and
 -- queue the scheduled full sync themselves (sync.enqueue_scheduled), at most one per interval.
 
-create or replace function api.request_sync(type text default 'full') returns jsonb
+create or replace function api.request_sync(type app.sync_type_name default 'full') returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
 as $$
@@ -50,14 +50,14 @@ begin
         'requestedAt', v_request.requested_at, 'alreadyQueued', v_queued);
 end
 $$;
-comment on function api.request_sync(text) is
+comment on function api.request_sync(app.sync_type_name) is
 $$Queue a sync now: employees (Zenefits), completions or training_modules (Google Classroom), or full.
 
 For superadmins, HR admins and managers (others get 403). A worker picks it up at once; follow it
 in /sync_requests (status queued, running, done, failed; run_id) and /sync_runs. When a request of
 the same kind is already queued, that one is returned (alreadyQueued: true) instead of a new one.
 Returns {id, type, status, requestedAt, alreadyQueued}.$$;
-grant execute on function api.request_sync(text) to authenticated;
+grant execute on function api.request_sync(app.sync_type_name) to authenticated;
 
 -- Claim the queued requests of an organisation: returns {request_ids, type, source, requested_by}
 -- (type = what covers them all, source = scheduled when none was asked by a person) with the

@@ -26,7 +26,8 @@ create or replace view api.compliance_export with (security_invoker = true) as
            a.is_required,
            a.is_late,
            a.exemption_reason,
-           case when a.status = 'overdue' then app.days_overdue(a.due_date, app.today_in(o.timezone)) end
+           case when a.status = 'overdue' and isfinite(a.due_date)
+                then app.days_overdue(a.due_date, app.today_in(o.timezone)) end
                as days_overdue
     from app.training_assignments a
     join app.organizations o on o.id = a.org_id
@@ -41,7 +42,7 @@ compliance exports (CSV, XLSX, PDF) contain.
 Row-level security of the underlying tables decides: employees see their own assignments only.
 days_overdue: for an overdue assignment, the local days from its due date to the organisation's
 today (app.days_overdue, the one definition of the grid, analytics, reports and notifications);
-null otherwise.$$;
+null otherwise, and for an infinite due date.$$;
 grant select on api.compliance_export to authenticated;
 
 -- The audit entry of one export, written as the exporting user before the first byte is sent.

@@ -32,7 +32,7 @@ EXPECTED_SELECT = """
            l.name as location, m.name as module, m.month_key, a.due_date, a.status,
            a.completion_date, a.score, a.attempts, a.is_required, a.is_late,
            a.exemption_reason,
-           case when a.status = 'overdue'
+           case when a.status = 'overdue' and isfinite(a.due_date)
                 then greatest((now() at time zone o.timezone)::date - a.due_date, 0) end
                as days_overdue
     from app.training_assignments a

@@ -75,6 +75,13 @@ begin
     v_other := tests.create_employee(v_org, 'bob@' || p_slug || '.example', null, 'Staff');
     perform tests.set_var('other', v_other::text);
     perform tests.set_var('other_user', tests.create_user(v_org, 'employee', 'bob@' || p_slug || '.example', v_other)::text);
+    -- The assignments exist since a year ago, so that results dated earlier today are not older
+    -- than their assignment (a result may not predate it). Only the creation time changes: the
+    -- rules' and audit triggers stay out of it.
+    perform pg_catalog.set_config('session_replication_role', 'replica', true);
+    update app.training_assignments a set created_at = a.created_at - interval '1 year'
+    where a.org_id = v_org;
+    perform pg_catalog.set_config('session_replication_role', 'origin', true);
     return v_org;
 end
 $$;

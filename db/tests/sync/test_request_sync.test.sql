@@ -56,7 +56,7 @@ select tests.authenticate_as(tests.var('hr')::uuid, 'GET', '/sync_requests');
 select is((select count(*)::integer from api.sync_requests), 3, 'the HR admin sees the organisation''s');
 select tests.clear_authentication();
 
-select function_privs_are('api', 'request_sync', array['text'], 'authenticated', array['EXECUTE'],
+select function_privs_are('api', 'request_sync', array['app.sync_type_name'], 'authenticated', array['EXECUTE'],
                           'authenticated may call api.request_sync');
 
 select * from finish();
