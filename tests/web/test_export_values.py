@@ -61,8 +61,8 @@ def odd(dsn: str, world: World) -> Org:
                 conn.execute(
                     "insert into app.training_assignments (org_id, employee_id, module_id,"
                     " due_date, status, completion_date, score, attempts, minutes_spent,"
-                    " exemption_reason)"
-                    " values (%s, %s, %s, %s::date, %s, %s::timestamptz, %s, %s, 1000000, %s)",
+                    " exemption_reason, grace_days)"
+                    " values (%s, %s, %s, %s::date, %s, %s::timestamptz, %s, %s, 1000000, %s, 7)",
                     [
                         org.id,
                         org.employees["holder"],
@@ -77,7 +77,7 @@ def odd(dsn: str, world: World) -> Org:
                 )
             conn.execute(
                 "insert into app.training_assignments (org_id, employee_id, module_id, due_date,"
-                " status) values (%s, %s, %s, '2025-02-28', 'overdue')",
+                " status, grace_days) values (%s, %s, %s, '2025-02-28', 'overdue', 7)",
                 [org.id, org.employees["holder"], org.modules[LONG_MODULE]],
             )
     return org

@@ -21,12 +21,13 @@ begin
     end loop;
 end $$;
 
--- One assignment of Fire Safety per case: due on the day, with the grace days given.
+-- One assignment of Fire Safety per case: due on the day, with the grace days given, assigned two
+-- months before (a result may not predate its assignment).
 create function pg_temp.assign(p_org text, p_due date, p_grace integer) returns uuid
 language sql as $$
-    insert into app.training_assignments (org_id, employee_id, module_id, due_date, grace_days)
+    insert into app.training_assignments (org_id, employee_id, module_id, due_date, grace_days, created_at)
     values (tests.var(p_org)::uuid, tests.var(p_org || '_emp')::uuid, tests.var(p_org || '_module')::uuid,
-            p_due, p_grace)
+            p_due, p_grace, (p_due - 60)::timestamptz)
     returning id
 $$;
 -- HR records a passing result finished at p_at; returns {is_late, days_late, status}.
