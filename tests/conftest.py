@@ -4,7 +4,8 @@ Unless ``COMPLIANCE_TEST_DATABASE_URL`` names an existing database, the session 
 throwaway PostgreSQL cluster in a temporary folder, creates ``compliance_test``, migrates it
 (``db/``), installs pgTAP (schema ``tap``) and plpgsql_check, sets the database's
 ``search_path = public, tap, tests`` and loads ``db/tests/helpers/*.sql`` in name order. The
-cluster is stopped and its folder deleted at the end, on Ctrl-C and at interpreter exit.
+cluster is stopped and its folder deleted at the end, on Ctrl-C and at interpreter exit. Its
+``timezone`` is ``$COMPLIANCE_TEST_SERVER_TIMEZONE`` when set (``bin/test --at`` sets it).
 
 Fixtures:
     dsn                 superuser DSN of the test database (str, session)
@@ -38,10 +39,9 @@ from psycopg.rows import DictRow, dict_row
 
 from compliance.db import acting_as, claims_for, redact_dsn
 from compliance.localpg import LocalCluster
-from compliance.migrate import DEFAULT_DB_DIR, migrate
+from compliance.migrate import DEFAULT_DB_DIR, migrate, prepare_tests
 
 DB_DIR = Path(os.environ.get("COMPLIANCE_TEST_DB_DIR", str(DEFAULT_DB_DIR))).resolve()
-HELPERS_DIR = DB_DIR / "tests" / "helpers"
 TEST_DBNAME = "compliance_test"
 #: PostgREST's search_path for a request: db-schemas, then db-extra-search-path.
 POSTGREST_SEARCH_PATH = '"api", "public"'
@@ -66,7 +66,9 @@ class _Database:
             self.tmpdir = Path(tempfile.mkdtemp(prefix="compliance-test-pg-"))
             # the postgres user must enter it when we run as root
             os.chmod(self.tmpdir, 0o755)  # noqa: S103
-            self.cluster = LocalCluster(self.tmpdir)
+            # `bin/test --at` puts the server in a zone far from any organisation's.
+            zone = os.environ.get("COMPLIANCE_TEST_SERVER_TIMEZONE")
+            self.cluster = LocalCluster(self.tmpdir, settings={"timezone": zone} if zone else None)
             atexit.register(self.stop)
             _exit_cleanly_on_sigterm()
             self.cluster.start()
@@ -95,35 +97,9 @@ def _exit_cleanly_on_sigterm() -> None:
 
 
 def prepare_database(dsn: str) -> None:
-    """Migrate, install pgTAP and plpgsql_check, set the search_path, load test helpers."""
+    """Migrate, then ready the database for pgTAP (``compliance db prepare-tests``)."""
     migrate(dsn, DB_DIR, echo=lambda _line: None)
-    dbname = conninfo_to_dict(dsn).get("dbname") or TEST_DBNAME
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("create schema if not exists tap")
-        conn.execute("create extension if not exists pgtap schema tap")
-        conn.execute("create extension if not exists plpgsql_check")
-        # pgTAP runs as whatever role a test switches to (authenticated, ...).
-        conn.execute("grant usage on schema tap to public")
-        conn.execute("grant execute on all functions in schema tap to public")
-        conn.execute(
-            sql.SQL("alter database {} set search_path = public, tap, tests").format(
-                sql.Identifier(str(dbname))
-            )
-        )
-    helpers = (
-        sorted(HELPERS_DIR.glob("*.sql"), key=lambda p: p.name) if HELPERS_DIR.is_dir() else []
-    )
-    if helpers:
-        # A fresh connection, so the database's new search_path applies.
-        with psycopg.connect(dsn) as conn, conn.transaction():
-            for helper in helpers:
-                try:
-                    conn.execute(helper.read_text(encoding="utf-8").encode())
-                except psycopg.Error as exc:
-                    raise RuntimeError(
-                        f"loading db/tests/helpers/{helper.name} failed: "
-                        f"{exc.sqlstate} {exc.diag.message_primary}"
-                    ) from exc
+    prepare_tests(dsn, DB_DIR, echo=lambda _line: None)
 
 
 @pytest.fixture(scope="session")
