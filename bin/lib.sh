@@ -99,26 +99,33 @@ ensure_deb_packages() {
     "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# .venv with the project installed (editable, with the test extra); redone when pyproject changes.
+# .venv holding exactly requirements.lock (every dependency, test tools and the build backend
+# included, each pinned with its hashes), then the project itself, editable, without
+# dependencies. Made anew when the lock or pyproject.toml changes, so nothing stale stays.
 ensure_venv() {
     local root=$1 python stamp wanted
     python=$(pick_python) || die "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)"
-    if [ ! -x "$root/.venv/bin/python" ]; then
-        say "creating .venv with $python"
-        "$python" -m venv "$root/.venv" || die "could not create .venv (is python3-venv installed?)"
-    fi
     stamp="$root/.venv/.compliance-installed"
-    wanted=$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)
-    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || [ ! -x "$root/.venv/bin/compliance" ]; then
-        say "installing the project into .venv (pip install -e '.[test]')"
-        local log="$root/.venv/pip-install.log"
-        if ! { "$root/.venv/bin/python" -m pip install -q --upgrade pip \
-                && "$root/.venv/bin/python" -m pip install -q -e "$root[test]"; } >"$log" 2>&1; then
-            tail -n 30 "$log" >&2
-            die "pip install failed (full log: $log)"
-        fi
-        printf '%s\n' "$wanted" >"$stamp"
+    wanted=$(cat "$root/requirements.lock" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && [ -x "$root/.venv/bin/compliance" ]; then
+        return 0
     fi
+    if [ -e "$root/.venv" ]; then
+        say "requirements.lock or pyproject.toml changed: making .venv anew"
+        rm -rf "$root/.venv"
+    fi
+    say "creating .venv with $python"
+    "$python" -m venv "$root/.venv" || die "could not create .venv (is python3-venv installed?)"
+    say "installing requirements.lock, then the project (pip install --no-deps -e .)"
+    local log="$root/.venv/pip-install.log"
+    if ! { "$root/.venv/bin/python" -m pip install -q --require-hashes --no-deps \
+                -r "$root/requirements.lock" \
+            && "$root/.venv/bin/python" -m pip install -q --no-deps --no-build-isolation \
+                -e "$root"; } >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        die "pip install failed (full log: $log)"
+    fi
+    printf '%s\n' "$wanted" >"$stamp"
 }
 
 # The environment that runs a command at another wall-clock time: `export_fake_clock '<when>'`
