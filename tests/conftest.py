@@ -15,6 +15,8 @@ Fixtures:
     api                 ApiHarness: ``api.call(user, sql, params, method=, path=)`` runs SQL as
                         PostgREST would for that user (per test)
     pgtap_connection    pytest-pgtap's connection, pointed at the test database (session)
+
+``engine_today(conn)`` is the engine's today: the only "today" a test may use.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import signal
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -35,7 +38,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 
 from compliance.db import acting_as, claims_for, redact_dsn
 from compliance.localpg import LocalCluster
@@ -163,6 +166,18 @@ def superuser(dsn: str) -> Iterator[psycopg.Connection[DictRow]]:
     """A superuser connection (autocommit, dict rows). It bypasses RLS: set up, never assert."""
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
         yield conn
+
+
+def engine_today(conn: psycopg.Connection[Any]) -> date:
+    """The engine's today (``app.today()``): the day its rules, figures and exports use.
+
+    Tests take their dates from it, never from the machine's clock, so they pass at any hour.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute("select app.today()").fetchone()
+    assert row is not None
+    day: date = row[0]
+    return day
 
 
 # -- acting as PostgREST -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The seeds' story as one scenario (issue 3 item 12), through the harness as PostgREST runs it.
+"""The seeds' story as one scenario, through the harness as PostgREST runs it.
 
 New hire -> assignments -> in progress -> failed attempt -> pass -> late completion ->
 exemption -> overdue and escalation -> tier eligibility -> switch -> submission, revision,
@@ -22,7 +22,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, dict_row
 
 from compliance.db import ApiError
-from tests.conftest import ApiHarness
+from tests.conftest import ApiHarness, engine_today
 from tests.engine.world import build_engine_world, stats_differences, unique_slug
 
 pytestmark = pytest.mark.e2e
@@ -129,7 +129,7 @@ class Story:
 
     def run_jobs(self, days: int) -> dict[str, Any]:
         row = self.worker.execute(
-            "select app.run_daily_jobs(current_date + %s) as r", [days]
+            "select app.run_daily_jobs(app.today() + %s) as r", [days]
         ).fetchone()
         assert row is not None
         return dict(row["r"])
@@ -155,7 +155,7 @@ def test_the_seeds_story(story: Story) -> None:
     s.call(
         hr,
         "insert into api.training_modules (name, month_key, due_date, passing_score)"
-        " values ('Infection Control', '2025-04', current_date + 5, 80)",
+        " values ('Infection Control', '2025-04', app.today() + 5, 80)",
         path="/training_modules",
     )
     s.modules = {
@@ -184,7 +184,7 @@ def test_the_seeds_story(story: Story) -> None:
         hr,
         "insert into api.employees (email, first_name, last_name, job_title, start_date,"
         " department_id, manager_id) values ('nora@story.example', 'Nora', 'Newhire',"
-        " 'Staff', current_date, %s, %s)",
+        " 'Staff', app.today(), %s, %s)",
         [w["dept"], w["mgr_emp"]],
         path="/employees",
     )
@@ -202,7 +202,7 @@ def test_the_seeds_story(story: Story) -> None:
         )
     )
     due = {m: s.assignment(m)["due_date"] for m in s.modules}
-    today = dt.date.today()
+    today = engine_today(s.worker)
     assert due == {
         "hipaa": today + dt.timedelta(days=7),
         "osha": today + dt.timedelta(days=30),

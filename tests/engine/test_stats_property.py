@@ -184,7 +184,7 @@ def run(ctx: Ctx, op: tuple[Any, ...]) -> None:
         api.call(
             w["hr"],
             "insert into api.employees (email, first_name, last_name, job_title, start_date,"
-            " department_id, manager_id) values (%s, 'New', 'Hire', %s, current_date + %s, %s, %s)",
+            " department_id, manager_id) values (%s, 'New', 'Hire', %s, app.today() + %s, %s, %s)",
             [
                 f"hire.{uuid.uuid4().hex[:12]}@prop.example",
                 title,
@@ -196,7 +196,7 @@ def run(ctx: Ctx, op: tuple[Any, ...]) -> None:
         )
     elif kind == "daily_jobs":
         _, days = op
-        ctx.worker.execute("select app.run_daily_jobs(current_date + %s)", [days])
+        ctx.worker.execute("select app.run_daily_jobs(app.today() + %s)", [days])
     elif kind == "bulk_results":
         # A sync-style merge: one set-based UPDATE over several open assignments.
         _, score, stride = op
@@ -234,7 +234,7 @@ def run(ctx: Ctx, op: tuple[Any, ...]) -> None:
         with ctx.su.transaction():
             ctx.su.execute(
                 "insert into app.training_assignments (org_id, employee_id, module_id, due_date,"
-                " is_required) values (%s, %s, %s, current_date + %s, %s) on conflict do nothing",
+                " is_required) values (%s, %s, %s, app.today() + %s, %s) on conflict do nothing",
                 [w["org"], e, w[module], due_offset, required],
             )
     else:  # pragma: no cover - the strategy lists every kind

@@ -52,7 +52,7 @@ def world(superuser: psycopg.Connection[DictRow]) -> World:
         departments.append(dept["id"])
     module = su.execute(
         """insert into app.training_modules (org_id, name, month_key, due_date)
-           values (%s, 'M', '2025-01', current_date + 30) returning id::text""",
+           values (%s, 'M', '2025-01', app.today() + 30) returning id::text""",
         [org],
     ).fetchone()
     employee = su.execute(
@@ -64,7 +64,7 @@ def world(superuser: psycopg.Connection[DictRow]) -> World:
     assert employee is not None
     assignment = su.execute(
         """insert into app.training_assignments (org_id, employee_id, module_id, due_date)
-           values (%s, %s, %s, current_date + 30) returning id::text""",
+           values (%s, %s, %s, app.today() + 30) returning id::text""",
         [org, employee["id"], module["id"]],
     ).fetchone()
     assert assignment is not None

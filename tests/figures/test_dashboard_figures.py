@@ -15,7 +15,7 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 from psycopg.rows import DictRow
 
 from compliance.db import ApiError
-from tests.conftest import ApiHarness
+from tests.conftest import ApiHarness, engine_today
 
 STATUSES = ("not_started", "in_progress", "completed", "exempted")
 
@@ -68,7 +68,7 @@ def org(superuser: psycopg.Connection[DictRow]) -> Org:
         ).fetchone()["id"]  # type: ignore[index]
         for name in ("Ann Arbor", "Wixom")
     ]
-    today = date.today()
+    today = engine_today(su)
     modules: list[dict[str, Any]] = []
     for i, offset in enumerate((-60, -20, 2, 5, 30, 90), start=1):
         module = su.execute(

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from compliance.cli import cli
 from compliance.localpg import free_port
+from tests.conftest import engine_today
 from tests.fakes import FakeUpstreams
 from tests.sync.helpers import Org
 
@@ -114,8 +115,10 @@ def test_the_demo_upstreams_match_seed_demo(
     from tests.fakes.dataset import demo
     from tests.sync.conftest import settings_for
 
+    # The seed and the fake upstreams agree on the day, the engine's.
+    today = engine_today(superuser)
     with psycopg.connect(superuser.info.dsn) as conn:
-        seed_demo(conn)
+        seed_demo(conn, today=today)
         conn.commit()
     org_row = superuser.execute(
         "select id::text from app.organizations where slug = %s", [DEMO_SLUG]
@@ -125,7 +128,7 @@ def test_the_demo_upstreams_match_seed_demo(
     before = superuser.execute(
         "select count(*) as n from app.employees where org_id = %s", [org.id]
     ).fetchone()
-    with FakeUpstreams(demo(), key_dir=tmp_path / "keys") as fakes:
+    with FakeUpstreams(demo(today=today), key_dir=tmp_path / "keys") as fakes:
         settings = settings_for(fakes, org, worker_dsn)
         with psycopg.connect(worker_dsn, autocommit=True) as conn:
             first = SyncRunner(conn, settings).run("all", wait=True)

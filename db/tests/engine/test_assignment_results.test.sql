@@ -1,4 +1,4 @@
--- Results: the module's passing score, attempts, max attempts, self-report (issue 3 item 2).
+-- Results: the module's passing score, attempts, max attempts, self-report.
 begin;
 select plan(21);
 
@@ -51,7 +51,7 @@ select throws_ok(format($$select api.record_assignment_result(%L, 90, now(), 5)$
                  'PT404', null, 'self-report covers only your own assignments');
 select tests.clear_authentication();
 insert into app.training_assignments (org_id, employee_id, module_id, due_date)
-values (tests.var('org')::uuid, tests.var('emp')::uuid, tests.var('m_fire')::uuid, current_date + 60);
+values (tests.var('org')::uuid, tests.var('emp')::uuid, tests.var('m_fire')::uuid, app.today() + 60);
 select tests.authenticate_as(tests.var('emp_user')::uuid);
 select is(api.record_assignment_result(tests.assignment_of(tests.var('emp')::uuid, tests.var('m_fire')::uuid),
                                        85, now(), 30) ->> 'status', 'completed',

@@ -1,4 +1,4 @@
--- The training status machine, for every writer (issue 3 item 2): derivation and transitions.
+-- The training status machine, for every writer: derivation and transitions.
 begin;
 select plan(22);
 
@@ -44,7 +44,7 @@ select throws_ok($$select api.update_assignment_status(tests.var('h')::uuid, 'in
 select tests.clear_authentication();
 
 -- Overdue on write, late completion: move HIPAA's due date into the past (an operator write).
-update app.training_assignments set due_date = current_date - 10 where id = tests.var('h')::uuid;
+update app.training_assignments set due_date = app.today() - 10 where id = tests.var('h')::uuid;
 select is((tests.assignment(tests.var('h')::uuid)).status::text, 'overdue',
           'past due + grace: overdue on write');
 select is(tests.error_of($$update app.training_assignments set status = 'not_started' where id = tests.var('h')::uuid$$)
@@ -69,7 +69,7 @@ select throws_ok(format($$update app.training_assignments set status = 'overdue'
                  'PT409', null, 'overdue cannot be set before the due date has passed');
 -- A sync-style insert with a passing score is completed whatever status it sent.
 insert into app.training_assignments (org_id, employee_id, module_id, due_date, status, score, completion_date)
-values (tests.var('org')::uuid, tests.var('other')::uuid, tests.var('m_fire')::uuid, current_date + 60,
+values (tests.var('org')::uuid, tests.var('other')::uuid, tests.var('m_fire')::uuid, app.today() + 60,
         'in_progress', 95, now());
 select is((tests.assignment(tests.assignment_of(tests.var('other')::uuid, tests.var('m_fire')::uuid))).status::text,
           'completed', 'score >= passing with a completion date: completed');

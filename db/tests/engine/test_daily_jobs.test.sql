@@ -1,5 +1,5 @@
 -- The daily job, run for a given day: overdue, reminders, escalation, certifications, next cycle,
--- requirement expiry; idempotent (issue 3 items 8 and 11).
+-- requirement expiry; idempotent.
 begin;
 select plan(21);
 
@@ -8,13 +8,13 @@ do $$ begin perform tests.engine_org('jobs'); end $$;
 -- Bob (no manager): same modules.  The organisation reminds 7 days before, escalates after 14.
 
 -- Day +3: HIPAA is due within 7 days (org reminder), OSHA not within 10 days.
-select is((app.run_daily_jobs(current_date + 3) ->> 'due_soon_notified')::int, 3,
+select is((app.run_daily_jobs(app.today() + 3) ->> 'due_soon_notified')::int, 3,
           'due-soon reminders for the HIPAA of Ann, Bob and their manager... ');
 select is(tests.notification_count(tests.var('emp_user')::uuid, 'assignment.due_soon'), 1, '... one for Ann');
-select is((app.run_daily_jobs(current_date + 3) ->> 'due_soon_notified')::int, 0, 'a second run notifies nobody again');
+select is((app.run_daily_jobs(app.today() + 3) ->> 'due_soon_notified')::int, 0, 'a second run notifies nobody again');
 
 -- Day +21: OSHA due in 9 days (rule: 10) -> reminder; HIPAA overdue (due + 7 grace < day).
-do $$ begin perform tests.set_var('run', app.run_daily_jobs(current_date + 21)::text); end $$;
+do $$ begin perform tests.set_var('run', app.run_daily_jobs(app.today() + 21)::text); end $$;
 select is((tests.var('run')::jsonb ->> 'overdue')::int, 3, 'HIPAA of Ann, Bob and the manager marked overdue');
 select is((tests.assignment(tests.assignment_of(tests.var('emp')::uuid, tests.var('m_hipaa')::uuid))).status::text,
           'overdue', 'the assignment is overdue');
@@ -25,23 +25,23 @@ select is(tests.notification_count(tests.var('mgr')::uuid, 'assignment.escalated
 select is((tests.stats(tests.var('emp')::uuid)).training_overdue, 1, 'stats count the overdue assignment');
 
 -- Day +30: 23 days past due + grace > 14 escalation days -> Ann's manager. Bob has none.
-select is((app.run_daily_jobs(current_date + 30) ->> 'escalated')::int, 1, 'one escalation');
+select is((app.run_daily_jobs(app.today() + 30) ->> 'escalated')::int, 1, 'one escalation');
 select is(tests.notification_count(tests.var('mgr')::uuid, 'assignment.escalated'), 1, 'to Ann''s manager');
-select is((app.run_daily_jobs(current_date + 30) - 'day' - 'snapshots')
+select is((app.run_daily_jobs(app.today() + 30) - 'day' - 'snapshots')
           , '{"overdue": 0, "escalated": 0, "due_soon_notified": 0, "overdue_notified": 0, "requirements_expired": 0, "next_cycle_assignments": 0, "certifications_expiring": 0}'::jsonb,
           'the same day again changes nothing');
 
 -- Next cycle: HIPAA (valid 365 days) completed long ago gets the next assignment once.
 update app.training_assignments
-set due_date = (now() - interval '405 days')::date, score = 95, completion_date = now() - interval '400 days'
+set due_date = app.today() - 405, score = 95, completion_date = now() - interval '400 days'
 where id = tests.assignment_of(tests.var('other')::uuid, tests.var('m_hipaa')::uuid);
-select is((app.run_daily_jobs(current_date + 31) ->> 'next_cycle_assignments')::int, 1, 'a lapsed module is assigned again');
+select is((app.run_daily_jobs(app.today() + 31) ->> 'next_cycle_assignments')::int, 1, 'a lapsed module is assigned again');
 select is((select count(*)::int from app.training_assignments
            where employee_id = tests.var('other')::uuid and module_id = tests.var('m_hipaa')::uuid), 2,
           'the next cycle is a new assignment');
 select is((tests.assignment(tests.assignment_of(tests.var('other')::uuid, tests.var('m_hipaa')::uuid))).due_date,
-          (now() - interval '400 days')::date + 365, 'due when the validity lapsed');
-select is((app.run_daily_jobs(current_date + 32) ->> 'next_cycle_assignments')::int, 0, 'and only once');
+          app.today() - 400 + 365, 'due when the validity lapsed');
+select is((app.run_daily_jobs(app.today() + 32) ->> 'next_cycle_assignments')::int, 0, 'and only once');
 
 -- Certification expiring within 30 days.
 insert into app.employee_requirements (org_id, employee_id, requirement_id)
@@ -50,17 +50,17 @@ update app.employee_requirements set status = 'submitted', submitted_at = now()
 where employee_id = tests.var('emp')::uuid and requirement_id in (tests.var('r_cpr')::uuid, tests.var('r_attest')::uuid);
 update app.employee_requirements set status = 'approved', expires_at = now() + interval '40 days'
 where employee_id = tests.var('emp')::uuid and requirement_id in (tests.var('r_cpr')::uuid, tests.var('r_attest')::uuid);
-select is((app.run_daily_jobs(current_date + 15) ->> 'certifications_expiring')::int, 1,
+select is((app.run_daily_jobs(app.today() + 15) ->> 'certifications_expiring')::int, 1,
           'a certification expiring within 30 days is announced (attestations are not)');
-select is((app.run_daily_jobs(current_date + 15) ->> 'certifications_expiring')::int, 0, 'once');
+select is((app.run_daily_jobs(app.today() + 15) ->> 'certifications_expiring')::int, 0, 'once');
 
 -- Inactive employees are left alone.
 update app.employees set status = 'inactive' where id = tests.var('other')::uuid;
-update app.training_assignments set due_date = current_date - 60
+update app.training_assignments set due_date = app.today() - 60
 where id = tests.assignment_of(tests.var('other')::uuid, tests.var('m_osha')::uuid);
 select is((tests.assignment(tests.assignment_of(tests.var('other')::uuid, tests.var('m_osha')::uuid))).status::text,
           'overdue', '(a write still applies the rules)');
-select is((app.run_daily_jobs(current_date + 32) ->> 'overdue_notified')::int, 0,
+select is((app.run_daily_jobs(app.today() + 32) ->> 'overdue_notified')::int, 0,
           'the daily job tells no inactive employee about an overdue assignment');
 select is(tests.verify_stats_count(), 0, 'verify_stats finds nothing to fix');
 select * from finish();

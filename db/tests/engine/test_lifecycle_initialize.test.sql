@@ -1,4 +1,4 @@
--- Employee lifecycle: a new active employee is initialised in the same transaction (issue 3 item 1).
+-- Employee lifecycle: a new active employee is initialised in the same transaction.
 begin;
 select plan(17);
 
@@ -9,10 +9,10 @@ select is((select count(*)::int from app.training_assignments a where a.employee
           2, 'a new hire gets the new-hire module and the department''s module');
 select is((select a.due_date from app.training_assignments a
            where a.employee_id = tests.var('emp')::uuid and a.module_id = tests.var('m_hipaa')::uuid),
-          current_date + 7, 'new-hire module due start date + the module''s grace period');
+          app.today() + 7, 'new-hire module due start date + the module''s grace period');
 select is((select a.due_date from app.training_assignments a
            where a.employee_id = tests.var('emp')::uuid and a.module_id = tests.var('m_osha')::uuid),
-          current_date + 30, 'department module due on the module''s due date (later than start + grace)');
+          app.today() + 30, 'department module due on the module''s due date (later than start + grace)');
 select is((select et.tier_id from app.employee_tiers et where et.employee_id = tests.var('emp')::uuid),
           tests.var('bronze')::uuid, 'an unmapped job title starts in the default tier');
 select is((select array_agg(er.status::text order by er.status::text) from app.employee_requirements er
@@ -31,7 +31,7 @@ select is((select h.kind::text || ':' || h.to_tier_id::text from app.employee_ti
 -- HR admin creates a nurse through the API: mapped tier, starts a month ago in Surgery (no rule).
 select tests.authenticate_as(tests.var('hr')::uuid, 'POST', '/employees');
 insert into api.employees (email, first_name, last_name, job_title, start_date, department_id)
-values ('nina@init.example', 'Nina', 'Nurse', 'nurse', current_date - 30, tests.var('dept2')::uuid);
+values ('nina@init.example', 'Nina', 'Nurse', 'nurse', app.today() - 30, tests.var('dept2')::uuid);
 do $$ begin perform tests.set_var('nina', (select e.id from api.employees e where e.email = 'nina@init.example')::text); end $$;
 select tests.clear_authentication();
 select is((select et.tier_id from app.employee_tiers et where et.employee_id = tests.var('nina')::uuid),

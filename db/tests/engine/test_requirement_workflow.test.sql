@@ -92,7 +92,7 @@ select is(((tests.stats(tests.var('emp')::uuid)).completed_requirements, (tests.
 
 -- Expiry: an approved record whose validity ends goes back to pending (daily job).
 update app.employee_requirements set expires_at = now() + interval '3 days' where id = tests.var('att')::uuid;
-do $$ begin perform app.run_daily_jobs(current_date + 5); end $$;
+do $$ begin perform app.run_daily_jobs(app.today() + 5); end $$;
 select is((tests.record(tests.var('att')::uuid)).status::text, 'pending', 'approved -> pending on expiry');
 select is(tests.verify_stats_count(), 0, 'verify_stats finds nothing to fix');
 select * from finish();

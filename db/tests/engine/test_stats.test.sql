@@ -8,7 +8,7 @@ select is(((tests.stats(tests.var('emp')::uuid)).training_assigned, (tests.stats
           '(2,0.00)', 'two required assignments, none completed: 0 %');
 -- An optional assignment does not count.
 insert into app.training_assignments (org_id, employee_id, module_id, due_date, is_required)
-values (tests.var('org')::uuid, tests.var('emp')::uuid, tests.var('m_fire')::uuid, current_date + 60, false);
+values (tests.var('org')::uuid, tests.var('emp')::uuid, tests.var('m_fire')::uuid, app.today() + 60, false);
 select is((tests.stats(tests.var('emp')::uuid)).training_assigned, 2, 'optional assignments are not counted');
 -- Exempted: counted in assigned and exempted, out of the rate's denominator.
 update app.training_assignments set status = 'exempted', exemption_reason = 'test'

@@ -15,7 +15,7 @@ select is((select count(*)::integer from pg_class c join pg_namespace n on n.oid
 select 'setup: ' || tests.set_var('org1', tests.create_org('fig-an-one')::text);
 select 'setup: ' || tests.set_var('org2', tests.create_org('fig-an-two')::text);
 insert into app.training_modules (org_id, name, month_key, due_date)
-select o, 'M', '2025-01', current_date + 10 from unnest(array[tests.var('org1')::uuid, tests.var('org2')::uuid]) o;
+select o, 'M', '2025-01', app.today() + 10 from unnest(array[tests.var('org1')::uuid, tests.var('org2')::uuid]) o;
 select 'setup: ' || tests.create_employee(tests.var('org1')::uuid, 'p1@fig-an-one.example');
 select 'setup: ' || tests.create_employee(tests.var('org1')::uuid, 'p2@fig-an-one.example');
 select 'setup: ' || tests.create_employee(tests.var('org2')::uuid, 'q1@fig-an-two.example');
@@ -23,8 +23,8 @@ insert into app.training_assignments (org_id, employee_id, module_id, due_date, 
 select e.org_id, e.id, m.id, m.due_date, case when e.email like 'p1%' then 'completed' else 'not_started' end::app.assignment_status
 from app.employees e join app.training_modules m on m.org_id = e.org_id
 where e.org_id in (tests.var('org1')::uuid, tests.var('org2')::uuid);
-select 'setup: ' || app.snapshot_compliance(current_date, tests.var('org1')::uuid);
-select 'setup: ' || app.snapshot_compliance(current_date, tests.var('org2')::uuid);
+select 'setup: ' || app.snapshot_compliance(app.today(), tests.var('org1')::uuid);
+select 'setup: ' || app.snapshot_compliance(app.today(), tests.var('org2')::uuid);
 select 'setup: ' || audit.record_event(tests.var('org1')::uuid, 'compliance_export', null, null, null, '{}');
 select 'setup: ' || audit.record_event(tests.var('org2')::uuid, 'compliance_export', null, null, null, '{}');
 
@@ -49,7 +49,7 @@ select is((select array_agg(distinct org_id) from analytics.compliance_by_locati
           'compliance_by_location: its organisation only');
 select is((select array_agg(distinct org_id) from analytics.compliance_by_module), array[tests.var('org1')::uuid],
           'compliance_by_module: its organisation only');
-select is((select compliance_rate from analytics.compliance_by_month where snapshot_date = current_date), 50.00,
+select is((select compliance_rate from analytics.compliance_by_month where snapshot_date = app.today()), 50.00,
           'compliance_by_month: its month''s snapshot');
 select is((select array_agg(distinct org_id) from analytics.compliance_by_month), array[tests.var('org1')::uuid],
           'compliance_by_month: its organisation only');

@@ -13,8 +13,8 @@ select 'setup: ' || tests.set_var('surgery', (select id::text from app.departmen
 select 'setup: ' || tests.set_var('main', (select id::text from app.locations where org_id = tests.var('org')::uuid and name = 'Main'));
 select 'setup: ' || tests.set_var('wixom', (select id::text from app.locations where org_id = tests.var('org')::uuid and name = 'Wixom'));
 insert into app.training_modules (org_id, name, month_key, due_date)
-values (tests.var('org')::uuid, 'M1', '2025-01', current_date + 20),
-       (tests.var('org')::uuid, 'M2', '2025-02', current_date + 40);
+values (tests.var('org')::uuid, 'M1', '2025-01', app.today() + 20),
+       (tests.var('org')::uuid, 'M2', '2025-02', app.today() + 40);
 select 'setup: ' || tests.set_var('m1', (select id::text from app.training_modules where org_id = tests.var('org')::uuid and name = 'M1'));
 select 'setup: ' || tests.set_var('m2', (select id::text from app.training_modules where org_id = tests.var('org')::uuid and name = 'M2'));
 
@@ -31,15 +31,15 @@ where org_id = tests.var('org')::uuid and id = tests.var('c')::uuid;
 -- c: M1 completed, M2 not started
 -- d: M1 completed, M2 overdue
 insert into app.training_assignments (org_id, employee_id, module_id, due_date, status, is_required, exemption_reason)
-values (tests.var('org')::uuid, tests.var('a')::uuid, tests.var('m1')::uuid, current_date + 20, 'completed', true, null),
-       (tests.var('org')::uuid, tests.var('a')::uuid, tests.var('m2')::uuid, current_date + 40, 'in_progress', true, null),
-       (tests.var('org')::uuid, tests.var('a')::uuid, tests.var('m2')::uuid, current_date + 100, 'not_started', false, null),
-       (tests.var('org')::uuid, tests.var('b')::uuid, tests.var('m1')::uuid, current_date - 30, 'not_started', true, null),
-       (tests.var('org')::uuid, tests.var('b')::uuid, tests.var('m2')::uuid, current_date + 40, 'exempted', true, 'prior certificate'),
-       (tests.var('org')::uuid, tests.var('c')::uuid, tests.var('m1')::uuid, current_date + 20, 'completed', true, null),
-       (tests.var('org')::uuid, tests.var('c')::uuid, tests.var('m2')::uuid, current_date + 40, 'not_started', true, null),
-       (tests.var('org')::uuid, tests.var('d')::uuid, tests.var('m1')::uuid, current_date + 20, 'completed', true, null),
-       (tests.var('org')::uuid, tests.var('d')::uuid, tests.var('m2')::uuid, current_date - 30, 'not_started', true, null);
+values (tests.var('org')::uuid, tests.var('a')::uuid, tests.var('m1')::uuid, app.today() + 20, 'completed', true, null),
+       (tests.var('org')::uuid, tests.var('a')::uuid, tests.var('m2')::uuid, app.today() + 40, 'in_progress', true, null),
+       (tests.var('org')::uuid, tests.var('a')::uuid, tests.var('m2')::uuid, app.today() + 100, 'not_started', false, null),
+       (tests.var('org')::uuid, tests.var('b')::uuid, tests.var('m1')::uuid, app.today() - 30, 'not_started', true, null),
+       (tests.var('org')::uuid, tests.var('b')::uuid, tests.var('m2')::uuid, app.today() + 40, 'exempted', true, 'prior certificate'),
+       (tests.var('org')::uuid, tests.var('c')::uuid, tests.var('m1')::uuid, app.today() + 20, 'completed', true, null),
+       (tests.var('org')::uuid, tests.var('c')::uuid, tests.var('m2')::uuid, app.today() + 40, 'not_started', true, null),
+       (tests.var('org')::uuid, tests.var('d')::uuid, tests.var('m1')::uuid, app.today() + 20, 'completed', true, null),
+       (tests.var('org')::uuid, tests.var('d')::uuid, tests.var('m2')::uuid, app.today() - 30, 'not_started', true, null);
 
 select is((select status::text from app.training_assignments
            where org_id = tests.var('org')::uuid and employee_id = tests.var('b')::uuid and module_id = tests.var('m1')::uuid),
@@ -54,10 +54,10 @@ select 'setup: ' || tests.set_var('b_user', tests.create_user(tests.var('org')::
 -- Another organisation, fully compliant except one open assignment: 0 of 1.
 select 'setup: ' || tests.set_var('other', tests.create_org('fig-rate-other')::text);
 insert into app.training_modules (org_id, name, month_key, due_date)
-values (tests.var('other')::uuid, 'X', '2025-01', current_date + 10);
+values (tests.var('other')::uuid, 'X', '2025-01', app.today() + 10);
 select 'setup: ' || tests.set_var('x_emp', tests.create_employee(tests.var('other')::uuid, 'x@fig-rate-other.example')::text);
 insert into app.training_assignments (org_id, employee_id, module_id, due_date)
-select tests.var('other')::uuid, tests.var('x_emp')::uuid, m.id, current_date + 10
+select tests.var('other')::uuid, tests.var('x_emp')::uuid, m.id, app.today() + 10
 from app.training_modules m where m.org_id = tests.var('other')::uuid;
 select 'setup: ' || tests.set_var('other_hr', tests.create_user(tests.var('other')::uuid, 'hr_admin')::text);
 select 'setup: ' || tests.set_var('other_dept', (select id::text from app.departments where org_id = tests.var('other')::uuid));

@@ -11,7 +11,7 @@ insert into app.locations (org_id, name) values (tests.var('org')::uuid, 'Wixom'
 select 'setup: ' || tests.set_var('surgery', (select id::text from app.departments where org_id = tests.var('org')::uuid and name = 'Surgery'));
 select 'setup: ' || tests.set_var('wixom', (select id::text from app.locations where org_id = tests.var('org')::uuid and name = 'Wixom'));
 insert into app.training_modules (org_id, name, month_key, due_date)
-select tests.var('org')::uuid, 'Module ' || g, '2025-0' || g, current_date + 10 * g
+select tests.var('org')::uuid, 'Module ' || g, '2025-0' || g, app.today() + 10 * g
 from generate_series(1, 4) g;
 insert into app.employees (org_id, email, first_name, last_name, department_id, location_id)
 select tests.var('org')::uuid, 'p' || g || '@fig-counters.example', 'P' || g, 'Test',

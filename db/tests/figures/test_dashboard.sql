@@ -6,8 +6,8 @@ select plan(26);
 select 'setup: ' || tests.set_var('org', tests.create_org('fig-dash')::text);
 select 'setup: ' || tests.set_var('general', (select id::text from app.departments where org_id = tests.var('org')::uuid));
 insert into app.training_modules (org_id, name, month_key, due_date)
-values (tests.var('org')::uuid, 'A', '2025-01', current_date + 30), (tests.var('org')::uuid, 'B', '2025-02', current_date + 2),
-       (tests.var('org')::uuid, 'Retired', '2024-01', current_date - 400);
+values (tests.var('org')::uuid, 'A', '2025-01', app.today() + 30), (tests.var('org')::uuid, 'B', '2025-02', app.today() + 2),
+       (tests.var('org')::uuid, 'Retired', '2024-01', app.today() - 400);
 update app.training_modules set active = false where org_id = tests.var('org')::uuid and name = 'Retired';
 select 'setup: ' || tests.set_var('a', tests.create_employee(tests.var('org')::uuid, 'a@fig-dash.example')::text);
 select 'setup: ' || tests.set_var('b', tests.create_employee(tests.var('org')::uuid, 'b@fig-dash.example')::text);
@@ -19,7 +19,7 @@ select e.org_id, e.id, m.id, m.due_date,
 from app.employees e join app.training_modules m on m.org_id = e.org_id and m.active
 where e.org_id = tests.var('org')::uuid;
 -- b's B is 10 days past due: overdue.
-update app.training_assignments set due_date = current_date - 10
+update app.training_assignments set due_date = app.today() - 10
 where org_id = tests.var('org')::uuid and employee_id = tests.var('b')::uuid
   and module_id = (select id from app.training_modules where org_id = tests.var('org')::uuid and name = 'B');
 update app.employees set status = 'terminated' where org_id = tests.var('org')::uuid and id = tests.var('gone')::uuid;
@@ -28,7 +28,7 @@ update app.employees set status = 'terminated' where org_id = tests.var('org')::
 insert into app.sync_runs (org_id, type, source, status, started_at, completed_at)
 values (tests.var('org')::uuid, 'employees', 'zenefits', 'completed', now() - interval '2 hours', now() - interval '1 hour'),
        (tests.var('org')::uuid, 'completions', 'classroom', 'failed', now() - interval '10 minutes', now() - interval '9 minutes');
-select 'setup: ' || app.snapshot_compliance(current_date - 1, tests.var('org')::uuid);
+select 'setup: ' || app.snapshot_compliance(app.today() - 1, tests.var('org')::uuid);
 
 select 'setup: ' || tests.set_var('hr', tests.create_user(tests.var('org')::uuid, 'hr_admin', 'hr@fig-dash.example')::text);
 select 'setup: ' || tests.set_var('a_user', tests.create_user(tests.var('org')::uuid, 'employee', 'a.login@fig-dash.example', tests.var('a')::uuid)::text);

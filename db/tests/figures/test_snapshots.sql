@@ -12,7 +12,7 @@ select 'setup: ' || tests.set_var('surgery', (select id::text from app.departmen
 select 'setup: ' || tests.set_var('main', (select id::text from app.locations where org_id = tests.var('org')::uuid and name = 'Main'));
 select 'setup: ' || tests.set_var('wixom', (select id::text from app.locations where org_id = tests.var('org')::uuid and name = 'Wixom'));
 insert into app.training_modules (org_id, name, month_key, due_date)
-values (tests.var('org')::uuid, 'A', '2025-01', current_date + 30), (tests.var('org')::uuid, 'B', '2025-02', current_date + 60);
+values (tests.var('org')::uuid, 'A', '2025-01', app.today() + 30), (tests.var('org')::uuid, 'B', '2025-02', app.today() + 60);
 select 'setup: ' || tests.set_var('a', tests.create_employee(tests.var('org')::uuid, 'a@fig-snap.example')::text);
 select 'setup: ' || tests.set_var('b', tests.create_employee(tests.var('org')::uuid, 'b@fig-snap.example')::text);
 select 'setup: ' || tests.set_var('c', tests.create_employee(tests.var('org')::uuid, 'c@fig-snap.example')::text);
@@ -36,7 +36,7 @@ select 'setup: ' || tests.set_var('hr', tests.create_user(tests.var('org')::uuid
 select 'setup: ' || tests.set_var('a_user', tests.create_user(tests.var('org')::uuid, 'employee', 'a.login@fig-snap.example', tests.var('a')::uuid)::text);
 select 'setup: ' || tests.set_var('other', tests.create_org('fig-snap-other')::text);
 select 'setup: ' || tests.set_var('other_hr', tests.create_user(tests.var('other')::uuid, 'hr_admin')::text);
-select 'setup: ' || tests.set_var('day', (current_date - 1)::text);
+select 'setup: ' || tests.set_var('day', (app.today() - 1)::text);
 
 -- Taking the snapshot (the daily job's entry point, every organisation).
 select ok(app.take_compliance_snapshots(tests.var('day')::date) >= 3, 'take_compliance_snapshots writes rows');
@@ -86,14 +86,14 @@ select is((select x ->> 'complianceRate' from jsonb_array_elements(api.complianc
 select is(jsonb_array_length(api.compliance_as_of(tests.var('day')::date) -> 'groups'), 2, 'as_of lists the two groups');
 
 -- Today without a snapshot: the live figures.
-select is(api.compliance_as_of(current_date) ->> 'source', 'live', 'today without a snapshot: live figures');
-select is((api.compliance_as_of(current_date) -> 'organization' ->> 'complianceRate')::numeric, api.compliance_rate(),
+select is(api.compliance_as_of(app.today()) ->> 'source', 'live', 'today without a snapshot: live figures');
+select is((api.compliance_as_of(app.today()) -> 'organization' ->> 'complianceRate')::numeric, api.compliance_rate(),
           'live: the same rate as compliance_rate()');
-select is((api.compliance_as_of(current_date) -> 'organization' ->> 'activeEmployees')::integer, 3,
+select is((api.compliance_as_of(app.today()) -> 'organization' ->> 'activeEmployees')::integer, 3,
           'live: active employees now (a, b, c; n was terminated)');
 
 -- Other days: 404; no day: 400.
-select throws_ok(format('select api.compliance_as_of(%L::date)', current_date - 30), 'PT404', null,
+select throws_ok(format('select api.compliance_as_of(%L::date)', app.today() - 30), 'PT404', null,
                  'a day without a snapshot is 404');
 select throws_ok('select api.compliance_as_of(null)', '22023', null, 'no day is 400');
 
@@ -127,9 +127,9 @@ select is((api.compliance_as_of(tests.var('day')::date) -> 'organization' ->> 'r
 select tests.clear_authentication();
 select ok(has_function_privilege('sync_worker', 'app.take_compliance_snapshots(date)', 'execute'),
           'the sync worker (daily job) may take snapshots');
-select app.run_daily_jobs(current_date + 1);
+select app.run_daily_jobs(app.today() + 1);
 select is((select count(*)::integer from app.compliance_snapshots
-           where org_id = tests.var('org')::uuid and snapshot_date = current_date + 1
+           where org_id = tests.var('org')::uuid and snapshot_date = app.today() + 1
              and department_id is null and location_id is null), 1,
           'the daily job (app.run_daily_jobs) takes the day''s snapshot');
 

@@ -10,7 +10,7 @@ select 'setup: ' || tests.set_var('general', (select id::text from app.departmen
 select 'setup: ' || tests.set_var('surgery', (select id::text from app.departments where org_id = tests.var('org')::uuid and name = 'Surgery'));
 select 'setup: ' || tests.set_var('empty', (select id::text from app.departments where org_id = tests.var('org')::uuid and name = 'Empty'));
 insert into app.training_modules (org_id, name, month_key, due_date)
-values (tests.var('org')::uuid, 'A', '2025-01', current_date + 30), (tests.var('org')::uuid, 'B', '2025-02', current_date + 3);
+values (tests.var('org')::uuid, 'A', '2025-01', app.today() + 30), (tests.var('org')::uuid, 'B', '2025-02', app.today() + 3);
 select 'setup: ' || tests.set_var('ma', (select id::text from app.training_modules where org_id = tests.var('org')::uuid and name = 'A'));
 select 'setup: ' || tests.set_var('mb', (select id::text from app.training_modules where org_id = tests.var('org')::uuid and name = 'B'));
 select 'setup: ' || tests.set_var('g1', tests.create_employee(tests.var('org')::uuid, 'g1@fig-views.example')::text);
@@ -22,18 +22,18 @@ update app.employees set department_id = tests.var('surgery')::uuid where org_id
 
 -- g1: A, B completed; g2: A completed, B due in 3 days; s1: A completed, B 20 days past due.
 insert into app.training_assignments (org_id, employee_id, module_id, due_date, status)
-values (tests.var('org')::uuid, tests.var('g1')::uuid, tests.var('ma')::uuid, current_date + 30, 'completed'),
-       (tests.var('org')::uuid, tests.var('g1')::uuid, tests.var('mb')::uuid, current_date + 3, 'completed'),
-       (tests.var('org')::uuid, tests.var('g2')::uuid, tests.var('ma')::uuid, current_date + 30, 'completed'),
-       (tests.var('org')::uuid, tests.var('g2')::uuid, tests.var('mb')::uuid, current_date + 3, 'not_started'),
-       (tests.var('org')::uuid, tests.var('s1')::uuid, tests.var('ma')::uuid, current_date + 30, 'completed'),
-       (tests.var('org')::uuid, tests.var('s1')::uuid, tests.var('mb')::uuid, current_date - 20, 'not_started');
+values (tests.var('org')::uuid, tests.var('g1')::uuid, tests.var('ma')::uuid, app.today() + 30, 'completed'),
+       (tests.var('org')::uuid, tests.var('g1')::uuid, tests.var('mb')::uuid, app.today() + 3, 'completed'),
+       (tests.var('org')::uuid, tests.var('g2')::uuid, tests.var('ma')::uuid, app.today() + 30, 'completed'),
+       (tests.var('org')::uuid, tests.var('g2')::uuid, tests.var('mb')::uuid, app.today() + 3, 'not_started'),
+       (tests.var('org')::uuid, tests.var('s1')::uuid, tests.var('ma')::uuid, app.today() + 30, 'completed'),
+       (tests.var('org')::uuid, tests.var('s1')::uuid, tests.var('mb')::uuid, app.today() - 20, 'not_started');
 
 -- Department rules: General A 70 %, B 80 % (in effect); Surgery A 10 % from next month (not yet).
 insert into app.department_training_requirements (org_id, department_id, module_id, completion_target, effective_start)
-values (tests.var('org')::uuid, tests.var('general')::uuid, tests.var('ma')::uuid, 70, current_date - 10),
-       (tests.var('org')::uuid, tests.var('general')::uuid, tests.var('mb')::uuid, 80, current_date - 10),
-       (tests.var('org')::uuid, tests.var('surgery')::uuid, tests.var('ma')::uuid, 10, current_date + 30);
+values (tests.var('org')::uuid, tests.var('general')::uuid, tests.var('ma')::uuid, 70, app.today() - 10),
+       (tests.var('org')::uuid, tests.var('general')::uuid, tests.var('mb')::uuid, 80, app.today() - 10),
+       (tests.var('org')::uuid, tests.var('surgery')::uuid, tests.var('ma')::uuid, 10, app.today() + 30);
 
 select 'setup: ' || tests.set_var('hr', tests.create_user(tests.var('org')::uuid, 'hr_admin')::text);
 select 'setup: ' || tests.set_var('manager', tests.create_user(tests.var('org')::uuid, 'manager')::text);

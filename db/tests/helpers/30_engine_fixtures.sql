@@ -41,8 +41,8 @@ begin
     insert into app.training_modules (org_id, name, month_key, due_date, required_for_new_hires,
                                       grace_period_days, passing_score, max_attempts, validity_days)
     values (v_org, 'HIPAA', '2025-01', null, true, 7, 70, 3, 365),
-           (v_org, 'OSHA', '2025-02', current_date + 30, false, 7, 80, 3, null),
-           (v_org, 'Fire Safety', '2025-03', current_date + 60, false, 7, 80, 3, null);
+           (v_org, 'OSHA', '2025-02', app.today() + 30, false, 7, 80, 3, null),
+           (v_org, 'Fire Safety', '2025-03', app.today() + 60, false, 7, 80, 3, null);
     perform tests.set_var('m_hipaa', (select m.id from app.training_modules m where m.org_id = v_org and m.name = 'HIPAA')::text);
     perform tests.set_var('m_osha', (select m.id from app.training_modules m where m.org_id = v_org and m.name = 'OSHA')::text);
     perform tests.set_var('m_fire', (select m.id from app.training_modules m where m.org_id = v_org and m.name = 'Fire Safety')::text);
