@@ -1,4 +1,4 @@
--- The compliance engine, part 8: the daily job (DESIGN §12, issue 3 item 11).
+-- The compliance engine, part 8: the daily job (DESIGN §12).
 --
 -- app.run_daily_jobs(day) runs, for the given day (so tests can run tomorrow), in one transaction:
 --   0. next cycle: completed assignments whose module validity lapsed by the day get the next
@@ -11,7 +11,7 @@
 --   4. escalations: overdue for more than the organisation's escalation_days -> the manager;
 --   5. certifications expiring within 30 days -> the employee;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
---   8. the day's compliance snapshots (app.take_compliance_snapshots(day), helper-5's).
+--   8. the day's compliance snapshots (app.take_compliance_snapshots(day), 270_figures_snapshots.sql).
 -- Idempotent: a second run for the same day changes nothing and notifies nobody again (every
 -- notification carries a dedupe key). Returns the counts of each step.
 
@@ -137,7 +137,7 @@ begin
       and er.status = 'approved' and er.expires_at is not null and er.expires_at::date <= p_day;
     get diagnostics v_expired = row_count;
 
-    -- 8. Snapshots (app.take_compliance_snapshots: the compliance figures' part of issue 3,
+    -- 8. Snapshots (app.take_compliance_snapshots of the compliance figures,
     -- db/functions/270_figures_snapshots.sql; it returns the number of snapshot rows).
     v_snapshots := pg_catalog.to_jsonb(app.take_compliance_snapshots(p_day));
 
