@@ -17,7 +17,7 @@ stay enabled in both arms; the figure is the audit trail's share of a real write
 Three measures, each the median over the rounds of the mean time per write:
 
     per transaction  each write its own transaction (autocommit), commit included (the
-                     headline ratio of the issue's figure)
+                     headline ratio of the figure)
     per statement    the writes inside one open transaction (no commit): the server-side
                      cost of the statement alone, to show the trigger's own microseconds
     per API call     the same write as PostgREST makes it: one transaction with role

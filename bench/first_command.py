@@ -9,7 +9,7 @@ PostgREST when present) against a fresh data folder and free ports, and measures
 - up: the command's start until it printed the addresses (every component ready);
 - healthy: until ``GET /health`` of the web app answers 200;
 - first sync: until the worker's first sync of both sources has finished (completed or
-  partial, none still running) — the figure of issue 6, target <= 60 s;
+  partial, none still running) — the figure, target <= 60 s;
 - stop: Ctrl-C until every process is gone;
 - again: a second start on the same data (reused) until healthy.
 

@@ -8,7 +8,7 @@ assignments by default; bulk-loaded with triggers off), starts `compliance web` 
 process, then runs once each: `curl` of GET /export/compliance.csv (time to first byte, total
 time, bytes) and `psql` with the caller's role and claims doing `\\copy (the export's query)`.
 Prints rows/s, MB/s, TTFB, the server's peak RSS (VmHWM) and the ratio to psql.
-Targets (issue 5): >= 0.8 of psql's throughput, peak RSS <= 150 MB.
+Targets: >= 0.8 of psql's throughput, peak RSS <= 150 MB.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Builds a throwaway cluster, loads the demo organisation (`compliance db seed-dem
 Family Medicine), adds a year of daily organisation-wide snapshots for the trend chart, starts
 `compliance web` as its own process and times GET /export/compliance.pdf as the HR admin
 (end to end: token check, audit entry, api.compliance_report, reportlab in a worker thread).
-Prints the first (cold) request and the median of the following ones. Target (issue 5): <= 2 s.
+Prints the first (cold) request and the median of the following ones. Target: <= 2 s.
 """
 
 from __future__ import annotations

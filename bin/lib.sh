@@ -2,7 +2,8 @@
 # Source it; it defines functions and changes nothing by itself.
 
 # Debian packages the project needs: PostgreSQL (15 where the distribution has it: Debian 12;
-# else its default major, 16+) and, for the tests, pgTAP, plpgsql_check and pg_prove.
+# else its default major, 16+) and, for the tests, pgTAP, plpgsql_check, pg_prove and
+# libfaketime (`bin/test --at`).
 # `ensure_deb_packages run` installs only what running the system needs (bin/up).
 compliance_deb_packages() {
     local purpose=${1:-test} major
@@ -10,7 +11,7 @@ compliance_deb_packages() {
     printf '%s\n' "postgresql-$major"
     [ "$purpose" = run ] && return 0
     printf '%s\n' "postgresql-$major-pgtap" "postgresql-$major-plpgsql-check" \
-        libtap-parser-sourcehandler-pgtap-perl
+        libtap-parser-sourcehandler-pgtap-perl faketime
 }
 
 # The PostgreSQL major version to use: $PG_MAJOR; else 15 if installed; else the newest server
@@ -98,24 +99,54 @@ ensure_deb_packages() {
     "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# .venv with the project installed (editable, with the test extra); redone when pyproject changes.
+# .venv holding exactly requirements.lock (every dependency, test tools and the build backend
+# included, each pinned with its hashes), then the project itself, editable, without
+# dependencies. Made anew when the lock or pyproject.toml changes, so nothing stale stays.
 ensure_venv() {
     local root=$1 python stamp wanted
     python=$(pick_python) || die "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)"
-    if [ ! -x "$root/.venv/bin/python" ]; then
-        say "creating .venv with $python"
-        "$python" -m venv "$root/.venv" || die "could not create .venv (is python3-venv installed?)"
-    fi
     stamp="$root/.venv/.compliance-installed"
-    wanted=$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)
-    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || [ ! -x "$root/.venv/bin/compliance" ]; then
-        say "installing the project into .venv (pip install -e '.[test]')"
-        local log="$root/.venv/pip-install.log"
-        if ! { "$root/.venv/bin/python" -m pip install -q --upgrade pip \
-                && "$root/.venv/bin/python" -m pip install -q -e "$root[test]"; } >"$log" 2>&1; then
-            tail -n 30 "$log" >&2
-            die "pip install failed (full log: $log)"
-        fi
-        printf '%s\n' "$wanted" >"$stamp"
+    wanted=$(cat "$root/requirements.lock" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && [ -x "$root/.venv/bin/compliance" ]; then
+        return 0
     fi
+    if [ -e "$root/.venv" ]; then
+        say "requirements.lock or pyproject.toml changed: making .venv anew"
+        rm -rf "$root/.venv"
+    fi
+    say "creating .venv with $python"
+    "$python" -m venv "$root/.venv" || die "could not create .venv (is python3-venv installed?)"
+    say "installing requirements.lock, then the project (pip install --no-deps -e .)"
+    local log="$root/.venv/pip-install.log"
+    if ! { "$root/.venv/bin/python" -m pip install -q --require-hashes --no-deps \
+                -r "$root/requirements.lock" \
+            && "$root/.venv/bin/python" -m pip install -q --no-deps --no-build-isolation \
+                -e "$root"; } >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        die "pip install failed (full log: $log)"
+    fi
+    printf '%s\n' "$wanted" >"$stamp"
+}
+
+# The environment that runs a command at another wall-clock time: `export_fake_clock '<when>'`
+# (anything `date -d` reads; without a zone it is UTC, e.g. '2026-03-08 06:30:00' or
+# 'TZ="America/Detroit" 2026-03-07 23:30'). libfaketime shifts the wall clock of every process
+# started under it (PostgreSQL included) by the same offset from the real one, so the clock keeps
+# running and all processes agree on the time. The monotonic clock stays real, so timeouts and
+# waits behave; tests/clock/sitecustomize.py gives Python a time.sleep that works so. The
+# machine's and the server's zone become Pacific/Kiritimati (UTC+14), far from any
+# organisation's, so a date taken from the machine instead of the organisation shows up.
+export_fake_clock() {
+    local root=$1 when=$2 target lib
+    target=$(TZ=UTC date -d "$when" +%s) || die "--at: cannot read the time '$when'"
+    lib=$(find /usr/lib /usr/lib64 -path '*/faketime/libfaketimeMT.so.1' 2>/dev/null | head -n 1)
+    [ -n "$lib" ] || die "--at needs libfaketime (apt-get install faketime)"
+    export FAKETIME="$(printf '%+d' $((target - $(date +%s))))"
+    export FAKETIME_DONT_FAKE_MONOTONIC=1
+    export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
+    export PYTHONPATH="$root/tests/clock${PYTHONPATH:+:$PYTHONPATH}"
+    export TZ=Pacific/Kiritimati
+    export COMPLIANCE_TEST_SERVER_TIMEZONE=Pacific/Kiritimati
+    export COMPLIANCE_TEST_AT="$(TZ=UTC date -d "@$target" '+%Y-%m-%d %H:%M:%S UTC')"
+    say "clock moved to $COMPLIANCE_TEST_AT (FAKETIME=$FAKETIME s), machine and server zone $TZ"
 }

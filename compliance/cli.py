@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from compliance.localpg import LocalCluster, LocalClusterError
-from compliance.migrate import MigrateError, migrate, reset
+from compliance.migrate import MigrateError, migrate, prepare_tests, reset
 from compliance.settings import Settings, SettingsError, load_settings
 
 P = ParamSpec("P")
@@ -150,6 +150,25 @@ def db_reset(yes: bool, db_dir: Path | None) -> None:
     reset(
         settings.database_url, db_dir, authenticator_password=_password(settings), echo=click.echo
     )
+
+
+@db.command("prepare-tests")
+@click.option(
+    "--db-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder holding tests/helpers/ (default: the repo's db/).",
+)
+@friendly_errors
+def db_prepare_tests(db_dir: Path | None) -> None:
+    """Ready a migrated test database for pg_prove: pgTAP, search_path, db/tests/helpers.
+
+    Needs a superuser DATABASE_URL; never run it on a database with real data (the helpers
+    create test fixtures). Then: pg_prove -d <db> db/tests/<area>/test_*.sql
+    """
+    settings = _settings("database_url")
+    assert settings.database_url is not None
+    prepare_tests(settings.database_url, db_dir, echo=click.echo)
 
 
 def _seed(dsn: str) -> None:

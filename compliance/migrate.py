@@ -8,7 +8,8 @@
    ``authenticator`` password when one is given, and ``NOTIFY pgrst, 'reload schema'``.
 
 Running it twice changes nothing the second time. ``reset(dsn)`` drops and recreates the
-database, then migrates.
+database, then migrates. ``prepare_tests(dsn)`` readies a migrated database for the pgTAP files
+of ``db/tests`` (what the test suite does, and ``pg_prove`` needs when run by hand).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from compliance.db import redact_dsn
 
-__all__ = ["DEFAULT_DB_DIR", "MigrateError", "MigrationReport", "migrate", "reset", "yoyo_uri"]
+__all__ = [
+    "DEFAULT_DB_DIR",
+    "MigrateError",
+    "MigrationReport",
+    "migrate",
+    "prepare_tests",
+    "reset",
+    "yoyo_uri",
+]
 
 #: The ``db/`` folder (migrations/, functions/, policies/, tests/): ``$COMPLIANCE_DB_DIR``, else
 #: the repository's (right for a checkout or an editable install; an installed wheel has no db/).
@@ -205,3 +214,52 @@ def reset(
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
     echo(f"recreated database {dbname}")
     return migrate(dsn, db_dir, authenticator_password=authenticator_password, echo=echo)
+
+
+#: Where the pgTAP files find pgTAP (schema ``tap``) and the test helpers (schema ``tests``).
+TEST_SEARCH_PATH = "public, tap, tests"
+
+
+def prepare_tests(dsn: str, db_dir: Path | str | None = None, *, echo: Echo = print) -> list[str]:
+    """Ready a migrated database for the pgTAP files of ``db/tests``; returns the helpers loaded.
+
+    Installs pgTAP into schema ``tap`` (executable by every role, as the files switch roles) and
+    plpgsql_check, sets the database's ``search_path`` to ``public, tap, tests`` and loads
+    ``db/tests/helpers/*.sql`` in name order, in one transaction. Needs a superuser; running it
+    again changes nothing. Never on a production database: the helpers create test fixtures.
+    """
+    root = Path(db_dir) if db_dir is not None else DEFAULT_DB_DIR
+    dbname = _params(dsn).get("dbname")
+    if not dbname:
+        raise MigrateError("DATABASE_URL names no database to prepare for tests")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create schema if not exists tap")
+            conn.execute("create extension if not exists pgtap schema tap")
+            conn.execute("create extension if not exists plpgsql_check")
+            conn.execute("grant usage on schema tap to public")
+            conn.execute("grant execute on all functions in schema tap to public")
+            conn.execute(
+                sql.SQL("alter database {} set search_path = " + TEST_SEARCH_PATH).format(
+                    sql.Identifier(str(dbname))
+                )
+            )
+    except psycopg.Error as exc:
+        raise MigrateError(
+            f"installing pgTAP and plpgsql_check failed (apt-get install "
+            f"postgresql-<major>-pgtap postgresql-<major>-plpgsql-check): {_describe(exc)}"
+        ) from exc
+    helpers = _sql_files(root / "tests" / "helpers")
+    # A fresh connection, so the database's new search_path applies.
+    with psycopg.connect(dsn) as conn:
+        current: Path | None = None
+        try:
+            with conn.transaction():
+                for current in helpers:
+                    conn.execute(current.read_text(encoding="utf-8").encode())
+                    echo(f"  loaded tests/helpers/{current.name}")
+        except psycopg.Error as exc:
+            where = f"tests/helpers/{current.name}" if current else "loading the helpers"
+            raise MigrateError(f"{where} failed, no helper was loaded: {_describe(exc)}") from exc
+    echo(f"ready for pgTAP: pg_prove -d {dbname} db/tests/<area>/test_*.sql")
+    return [p.name for p in helpers]

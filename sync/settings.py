@@ -1,4 +1,4 @@
-"""Settings of the sync workers: helper-1's :class:`compliance.settings.Settings` plus the
+"""Settings of the sync workers: the shared :class:`compliance.settings.Settings` plus the
 upstreams, the schedule, retries and timeouts.
 
 :func:`load_sync_settings` reads them from the environment and reports every missing or

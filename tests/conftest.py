@@ -4,7 +4,8 @@ Unless ``COMPLIANCE_TEST_DATABASE_URL`` names an existing database, the session 
 throwaway PostgreSQL cluster in a temporary folder, creates ``compliance_test``, migrates it
 (``db/``), installs pgTAP (schema ``tap``) and plpgsql_check, sets the database's
 ``search_path = public, tap, tests`` and loads ``db/tests/helpers/*.sql`` in name order. The
-cluster is stopped and its folder deleted at the end, on Ctrl-C and at interpreter exit.
+cluster is stopped and its folder deleted at the end, on Ctrl-C and at interpreter exit. Its
+``timezone`` is ``$COMPLIANCE_TEST_SERVER_TIMEZONE`` when set (``bin/test --at`` sets it).
 
 Fixtures:
     dsn                 superuser DSN of the test database (str, session)
@@ -14,6 +15,8 @@ Fixtures:
     api                 ApiHarness: ``api.call(user, sql, params, method=, path=)`` runs SQL as
                         PostgREST would for that user (per test)
     pgtap_connection    pytest-pgtap's connection, pointed at the test database (session)
+
+``engine_today(conn, org)`` is the engine's today: the only "today" a test may use.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import signal
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,14 +38,13 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 
 from compliance.db import acting_as, claims_for, redact_dsn
 from compliance.localpg import LocalCluster
-from compliance.migrate import DEFAULT_DB_DIR, migrate
+from compliance.migrate import DEFAULT_DB_DIR, migrate, prepare_tests
 
 DB_DIR = Path(os.environ.get("COMPLIANCE_TEST_DB_DIR", str(DEFAULT_DB_DIR))).resolve()
-HELPERS_DIR = DB_DIR / "tests" / "helpers"
 TEST_DBNAME = "compliance_test"
 #: PostgREST's search_path for a request: db-schemas, then db-extra-search-path.
 POSTGREST_SEARCH_PATH = '"api", "public"'
@@ -66,7 +69,9 @@ class _Database:
             self.tmpdir = Path(tempfile.mkdtemp(prefix="compliance-test-pg-"))
             # the postgres user must enter it when we run as root
             os.chmod(self.tmpdir, 0o755)  # noqa: S103
-            self.cluster = LocalCluster(self.tmpdir)
+            # `bin/test --at` puts the server in a zone far from any organisation's.
+            zone = os.environ.get("COMPLIANCE_TEST_SERVER_TIMEZONE")
+            self.cluster = LocalCluster(self.tmpdir, settings={"timezone": zone} if zone else None)
             atexit.register(self.stop)
             _exit_cleanly_on_sigterm()
             self.cluster.start()
@@ -95,35 +100,9 @@ def _exit_cleanly_on_sigterm() -> None:
 
 
 def prepare_database(dsn: str) -> None:
-    """Migrate, install pgTAP and plpgsql_check, set the search_path, load test helpers."""
+    """Migrate, then ready the database for pgTAP (``compliance db prepare-tests``)."""
     migrate(dsn, DB_DIR, echo=lambda _line: None)
-    dbname = conninfo_to_dict(dsn).get("dbname") or TEST_DBNAME
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("create schema if not exists tap")
-        conn.execute("create extension if not exists pgtap schema tap")
-        conn.execute("create extension if not exists plpgsql_check")
-        # pgTAP runs as whatever role a test switches to (authenticated, ...).
-        conn.execute("grant usage on schema tap to public")
-        conn.execute("grant execute on all functions in schema tap to public")
-        conn.execute(
-            sql.SQL("alter database {} set search_path = public, tap, tests").format(
-                sql.Identifier(str(dbname))
-            )
-        )
-    helpers = (
-        sorted(HELPERS_DIR.glob("*.sql"), key=lambda p: p.name) if HELPERS_DIR.is_dir() else []
-    )
-    if helpers:
-        # A fresh connection, so the database's new search_path applies.
-        with psycopg.connect(dsn) as conn, conn.transaction():
-            for helper in helpers:
-                try:
-                    conn.execute(helper.read_text(encoding="utf-8").encode())
-                except psycopg.Error as exc:
-                    raise RuntimeError(
-                        f"loading db/tests/helpers/{helper.name} failed: "
-                        f"{exc.sqlstate} {exc.diag.message_primary}"
-                    ) from exc
+    prepare_tests(dsn, DB_DIR, echo=lambda _line: None)
 
 
 @pytest.fixture(scope="session")
@@ -187,6 +166,30 @@ def superuser(dsn: str) -> Iterator[psycopg.Connection[DictRow]]:
     """A superuser connection (autocommit, dict rows). It bypasses RLS: set up, never assert."""
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
         yield conn
+
+
+def engine_today(conn: psycopg.Connection[Any], org: Any = None) -> date:
+    """The engine's today for an organisation (``app.org_today``), or, before one exists, today
+    in the zone new organisations get by default: the day its rules, figures and exports use.
+
+    Tests take their dates from it, never from the machine's clock, so they pass at any hour.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        if org is not None:
+            row = cur.execute("select app.org_today(%s)", [str(org)]).fetchone()
+        else:
+            row = cur.execute(_DEFAULT_ZONE_TODAY).fetchone()
+    assert row is not None
+    day: date = row[0]
+    return day
+
+
+#: Today in the zone of organizations.timezone's default (a new organisation's zone).
+_DEFAULT_ZONE_TODAY = r"""
+    select app.today_in((regexp_match(c.column_default, '''([^'']+)'''))[1])
+    from information_schema.columns c
+    where c.table_schema = 'app' and c.table_name = 'organizations' and c.column_name = 'timezone'
+"""
 
 
 # -- acting as PostgREST -------------------------------------------------------------------------

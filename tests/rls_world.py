@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -38,6 +38,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from compliance.migrate import migrate
+from tests.conftest import engine_today
 
 ROLES: tuple[str, ...] = ("superadmin", "hr_admin", "manager", "employee", "viewer")
 
@@ -101,7 +102,7 @@ def _build_org(conn: psycopg.Connection[Any], slug: str) -> Org:
     org = Org(id=_new(), slug=slug)
     o = org.id
     ids = org.ids
-    today = date.today()
+    today = engine_today(conn)
     _insert(
         conn, "app.organizations", {"id": o, "name": slug.replace("-", " ").title(), "slug": slug}
     )

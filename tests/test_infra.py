@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,20 @@ def test_console_script_runs() -> None:
     )
     assert done.returncode == 0
     assert "dev" in done.stdout
+
+
+@pytest.mark.skipif(
+    not os.environ.get("COMPLIANCE_TEST_AT"), reason="only under bin/test --at (a moved clock)"
+)
+def test_the_moved_clock_reaches_the_server(superuser: Any) -> None:
+    """bin/test --at moves the clock of the tests and of the PostgreSQL they start alike."""
+    at = datetime.strptime(os.environ["COMPLIANCE_TEST_AT"], "%Y-%m-%d %H:%M:%S UTC")
+    at = at.replace(tzinfo=UTC)
+    row = superuser.execute(
+        "select now() as now, current_setting('TimeZone') as zone,"
+        " pg_postmaster_start_time() as started"
+    ).fetchone()
+    # The clock runs from the moved time: the suite is well under a day in.
+    for seen in (row["started"], row["now"], datetime.now(UTC)):
+        assert at <= seen < at + timedelta(days=1), (seen, at)
+    assert row["zone"] == os.environ["COMPLIANCE_TEST_SERVER_TIMEZONE"]

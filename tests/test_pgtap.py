@@ -5,6 +5,8 @@
    by pytest-pgtap (one subtest per assertion; a failed assertion, a bad plan, an SQL error or
    a bail-out fails the item).
 2. ``test_pg_prove``: pg_prove over the same files against the same database, exit 0 required.
+3. ``test_pg_prove_by_hand``: the documented way to run them on a database of your own
+   (``compliance db migrate``, ``compliance db prepare-tests``, then ``pg_prove``).
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
+from click.testing import CliRunner
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pytest_pgtap.pgtap import Runner
 from pytest_pgtap.plugin.core import report_tap
 
+from compliance.cli import cli
 from tests.conftest import DB_DIR
 
 TESTS_DIR = DB_DIR / "tests"
@@ -75,12 +81,17 @@ def test_pgtap_file(path: Path, pgtap_dsn: str, request: pytest.FixtureRequest) 
     report_tap(request.node, tap_only(tap_lines), _label(path))
 
 
-def test_pg_prove(pg_env: dict[str, str], pgtap_dsn: str) -> None:
+def _pg_prove() -> str:
     pg_prove = shutil.which("pg_prove")
     if pg_prove is None:
         if os.environ.get("CI"):
             pytest.fail(f"pg_prove is not installed (apt-get install {PG_PROVE_PACKAGE})")
-        pytest.skip(f"pg_prove is not installed (bin/up installs {PG_PROVE_PACKAGE})")
+        pytest.skip(f"pg_prove is not installed (bin/test installs {PG_PROVE_PACKAGE})")
+    return pg_prove
+
+
+def test_pg_prove(pg_env: dict[str, str], pgtap_dsn: str) -> None:
+    pg_prove = _pg_prove()
     if not FILES:
         pytest.skip(f"no test_*.sql files under {TESTS_DIR} yet")
     done = subprocess.run(
@@ -93,3 +104,38 @@ def test_pg_prove(pg_env: dict[str, str], pgtap_dsn: str) -> None:
     )
     output: Any = (done.stdout + done.stderr).strip()
     assert done.returncode == 0, f"pg_prove exited {done.returncode}:\n{output}"
+
+
+def test_pg_prove_by_hand(pg_env: dict[str, str], dsn: str) -> None:
+    """docs/foundation-tests.md: migrate, prepare-tests, then pg_prove finds pgTAP and helpers."""
+    pg_prove = _pg_prove()
+    name = f"by_hand_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    env = {**pg_env, "PGDATABASE": name}
+    target = make_conninfo(dsn, dbname=name)
+    files = [str(TESTS_DIR / "identity" / "test_pre_request.test.sql")]
+    try:
+        migrated = CliRunner().invoke(cli, ["db", "migrate"], env={"DATABASE_URL": target})
+        assert migrated.exit_code == 0, migrated.output
+        before = subprocess.run(
+            [pg_prove, *files], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+        assert before.returncode != 0, "pg_prove passed on a database without pgTAP"
+        assert "plan(integer) does not exist" in before.stdout + before.stderr
+
+        prepared = CliRunner().invoke(cli, ["db", "prepare-tests"], env={"DATABASE_URL": target})
+        assert prepared.exit_code == 0, prepared.output
+        assert "loaded tests/helpers/10_fixtures.sql" in prepared.output
+        again = CliRunner().invoke(cli, ["db", "prepare-tests"], env={"DATABASE_URL": target})
+        assert again.exit_code == 0, again.output
+
+        after = subprocess.run(
+            [pg_prove, *files], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+        assert after.returncode == 0, (after.stdout + after.stderr).strip()
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )

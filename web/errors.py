@@ -96,7 +96,7 @@ def from_api_error(error: ApiError) -> WebError:
     """A database refusal as the web app reports it.
 
     The pre-request check refuses unknown users (PT401) and inactive users (PT403); both are
-    401 UNAUTHORIZED here (issue 5). Server-side failures keep their internals out of the body.
+    401 UNAUTHORIZED here. Server-side failures keep their internals out of the body.
     """
     status = error.http_status
     if error.sqlstate in ("PT401", "PT403") or (status == 401):

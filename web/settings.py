@@ -1,4 +1,4 @@
-"""Settings of the web app: helper-1's :class:`compliance.settings.Settings` plus the WEB_* ones.
+"""Settings of the web app: the shared :class:`compliance.settings.Settings` plus the WEB_* ones.
 
 ``load_web_settings()`` reads them from the environment once at start and raises
 :class:`compliance.settings.SettingsError` with one line per missing or malformed variable

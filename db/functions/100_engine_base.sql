@@ -1,4 +1,4 @@
--- The compliance engine (issue 3), part 1: shared helpers of the rules.
+-- The compliance engine, part 1: shared helpers of the rules.
 --
 -- The engine's functions are SECURITY DEFINER where they write tables the caller may not write
 -- (the api functions check the caller's right themselves, triggers run for every writer: a

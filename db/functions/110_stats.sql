@@ -1,4 +1,4 @@
--- The compliance engine, part 2: per-employee compliance stats (DESIGN §4, issue 3 item 5).
+-- The compliance engine, part 2: per-employee compliance stats (DESIGN §4).
 --
 -- app.employee_compliance_stats is kept current by the database: every statement that changes an
 -- input of the figures (assignments, requirement records, the employee's tier, requirement points)

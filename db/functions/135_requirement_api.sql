@@ -1,5 +1,5 @@
 -- The compliance engine, part 4b: the PostgREST functions of the requirement workflow (DESIGN §5,
--- §6; issue 3 item 3). The status machine is the trigger's (130_requirement_rules.sql); these
+-- §6). The status machine is the trigger's (130_requirement_rules.sql); these
 -- check who may do what, then write.
 --
 --   update_requirement_status: the employee (own: every role but viewer with a linked employee

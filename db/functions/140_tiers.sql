@@ -1,4 +1,4 @@
--- The compliance engine, part 5: tiers (DESIGN §5 "Tiers", issue 3 item 4).
+-- The compliance engine, part 5: tiers (DESIGN §5 "Tiers").
 --
 -- The next tier is the one with the smallest level above the current tier's. An employee is
 -- eligible for it when their stats' completion_pct >= its min_completion_pct and earned_points >=

@@ -1,5 +1,5 @@
--- The compliance engine, part 6: the employee lifecycle (DESIGN §5 "Assignments", "Deactivation";
--- issue 3 item 1). Statement-level triggers on app.employees, so that a sync inserting or updating
+-- The compliance engine, part 6: the employee lifecycle (DESIGN §5 "Assignments", "Deactivation").
+-- Statement-level triggers on app.employees, so that a sync inserting or updating
 -- hundreds of people at once stays set-based:
 --
 --   INSERT of an active employee: the assignments the rules require (app.reconcile_assignments,

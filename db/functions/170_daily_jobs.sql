@@ -1,4 +1,4 @@
--- The compliance engine, part 8: the daily job (DESIGN §12, issue 3 item 11).
+-- The compliance engine, part 8: the daily job (DESIGN §12).
 --
 -- app.run_daily_jobs(org, day) runs, for one organisation and one of its LOCAL days (the worker
 -- calls it after the organisation's local midnight, once per day, catching up missed days in

@@ -1,5 +1,5 @@
 -- Compliance figures, part 1: the definition of the compliance rate, and the live counters that
--- make it cheap (DESIGN §5 "Compliance rate", issue 3 item 6; docs/analytics.md).
+-- make it cheap (DESIGN §5 "Compliance rate"; docs/analytics.md).
 --
 -- THE DEFINITION, in one place:
 --   * which assignments count: required assignments (is_required) of ACTIVE employees

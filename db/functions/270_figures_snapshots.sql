@@ -1,5 +1,5 @@
 -- Compliance figures, part 5: daily snapshots and point-in-time figures (DESIGN §4
--- compliance_snapshots, §12 "compliance snapshot"; issue 3 item 6).
+-- compliance_snapshots, §12 "compliance snapshot").
 --
 -- app.take_compliance_snapshots(day) records, under the label `day`, the figures as they are when
 -- it runs: one row per organisation × department × location that has active employees or counted

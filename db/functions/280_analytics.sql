@@ -1,4 +1,4 @@
--- Analysts (issue 3 item 7; DESIGN §1, §6): documented, read-only views in schema analytics.
+-- Analysts (DESIGN §1, §6): documented, read-only views in schema analytics.
 --
 -- An analyst is a LOGIN role that is a member of role analyst, bound to its organisation(s) in
 -- app.analyst_organizations (operators add rows; see docs/analytics.md). Row-level policies

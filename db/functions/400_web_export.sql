@@ -1,4 +1,4 @@
--- Exports of the web app (DESIGN §7 "web", issue 5): the rows of the compliance export, and the
+-- Exports of the web app (DESIGN §7 "web"): the rows of the compliance export, and the
 -- audit entry every export leaves. The web app streams `copy (select … from api.compliance_export
 -- where <filters>) to stdout` acting as the requesting user, so row-level security decides which
 -- rows leave; PostgREST serves the same view for anyone who prefers JSON.

@@ -1,4 +1,4 @@
--- The WebSocket relay of the web app (DESIGN §8, issue 5). Two paths:
+-- The WebSocket relay of the web app (DESIGN §8). Two paths:
 --
 -- * Catching up (a new connection, a resume): app.web_relay_events serves many such clients in
 --   one call. For each reader it does what PostgREST does for a request (role authenticated, the

@@ -1,4 +1,4 @@
--- Health of the web app (issue 5): the last sync of each source, across organisations, for
+-- Health of the web app: the last sync of each source, across organisations, for
 -- GET /health. It names no organisation: /health answers without a token.
 
 create or replace function app.web_sync_health()

@@ -1,4 +1,4 @@
--- The compliance report (issue 5): the figures the PDF export prints, as one JSON document.
+-- The compliance report: the figures the PDF export prints, as one JSON document.
 -- It summarises exactly the rows of api.compliance_export that match the filters (so a PDF and
 -- a CSV with the same filters agree), with the rate defined once by app.counts_toward_compliance
 -- and app.compliance_rate_of (db/functions/250_figures_counters.sql). Security invoker: row-level

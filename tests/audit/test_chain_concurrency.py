@@ -1,4 +1,4 @@
-"""The audit chain under real concurrency (issue 3 item 10, DESIGN §9, docs/audit.md).
+"""The audit chain under real concurrency (DESIGN §9, docs/audit.md).
 
 Writers commit audit rows out of id order (each holds its transaction open a random while) and
 two sealers run ``audit.seal`` at the same time, over and over. Afterwards every committed audit

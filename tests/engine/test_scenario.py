@@ -1,4 +1,4 @@
-"""The seeds' story as one scenario (issue 3 item 12), through the harness as PostgREST runs it.
+"""The seeds' story as one scenario, through the harness as PostgREST runs it.
 
 New hire -> assignments -> in progress -> failed attempt -> pass -> late completion ->
 exemption -> overdue and escalation -> tier eligibility -> switch -> submission, revision,

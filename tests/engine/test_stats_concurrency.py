@@ -30,15 +30,16 @@ def test_concurrent_writers_keep_stats_right(
     with superuser.transaction():
         superuser.execute(
             "insert into app.training_modules (org_id, name, month_key, due_date)"
-            " select %s, 'Extra ' || g, '2025-06', current_date + 20 from generate_series(1, 10) g",
-            [org],
+            " select %s, 'Extra ' || g, '2025-06', app.org_today(%s) + 20"
+            " from generate_series(1, 10) g",
+            [org, org],
         )
         superuser.execute(
             "insert into app.training_assignments (org_id, employee_id, module_id, due_date)"
-            " select %s, e.id, m.id, current_date + 20 from app.employees e"
+            " select %s, e.id, m.id, app.org_today(%s) + 20 from app.employees e"
             " join app.training_modules m on m.org_id = e.org_id and m.name like 'Extra %%'"
             " where e.org_id = %s and e.id in (%s, %s)",
-            [org, org, world["emp"], world["other"]],
+            [org, org, org, world["emp"], world["other"]],
         )
     rows = superuser.execute(
         "select id::text from app.training_assignments where org_id = %s order by id", [org]

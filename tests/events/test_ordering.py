@@ -1,4 +1,4 @@
-"""The events outbox's ordering guarantee (issue 3 item 9, DESIGN §8, docs/events.md).
+"""The events outbox's ordering guarantee (DESIGN §8, docs/events.md).
 
 Outbox ids are taken before commit, so a transaction holding a lower id can commit after one
 holding a higher id. A reader that resumes from "the last id I saw" must never skip the late one

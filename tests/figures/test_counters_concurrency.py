@@ -52,8 +52,8 @@ def world(superuser: psycopg.Connection[DictRow]) -> World:
         departments.append(dept["id"])
     module = su.execute(
         """insert into app.training_modules (org_id, name, month_key, due_date)
-           values (%s, 'M', '2025-01', current_date + 30) returning id::text""",
-        [org],
+           values (%s, 'M', '2025-01', app.org_today(%s) + 30) returning id::text""",
+        [org, org],
     ).fetchone()
     employee = su.execute(
         """insert into app.employees (org_id, email, first_name, last_name, department_id)
@@ -64,8 +64,8 @@ def world(superuser: psycopg.Connection[DictRow]) -> World:
     assert employee is not None
     assignment = su.execute(
         """insert into app.training_assignments (org_id, employee_id, module_id, due_date)
-           values (%s, %s, %s, current_date + 30) returning id::text""",
-        [org, employee["id"], module["id"]],
+           values (%s, %s, %s, app.org_today(%s) + 30) returning id::text""",
+        [org, employee["id"], module["id"], org],
     ).fetchone()
     assert assignment is not None
     return World(org, employee["id"], assignment["id"], departments)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from compliance.cli import cli
 from compliance.localpg import free_port
+from tests.conftest import engine_today
 from tests.fakes import FakeUpstreams
 from tests.sync.helpers import Org
 
@@ -114,8 +115,10 @@ def test_the_demo_upstreams_match_seed_demo(
     from tests.fakes.dataset import demo
     from tests.sync.conftest import settings_for
 
+    # The seed and the fake upstreams agree on the day, the engine's.
+    today = engine_today(superuser)
     with psycopg.connect(superuser.info.dsn) as conn:
-        seed_demo(conn)
+        seed_demo(conn, today=today)
         conn.commit()
         state = demo_upstream_state(conn)
     assert state is not None

@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pypdf import PdfReader
 
-from tests.conftest import ApiHarness
+from tests.conftest import ApiHarness, engine_today
 from tests.web.conftest import WebServer, make_token
 from tests.web.world import ROLES, Org, World
 
@@ -98,34 +98,30 @@ def last_export_audit(conn: psycopg.Connection[Any], user: uuid.UUID) -> dict[st
     ).fetchone()
 
 
-def org_today(conn: psycopg.Connection[Any], org: Org) -> date:
-    row = conn.execute("select app.org_today(%s) as d", [org.id]).fetchone()
-    assert row is not None
-    return row["d"]  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def su(dsn: str) -> Any:
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
         yield conn
 
 
-FILTER_CASES: list[dict[str, str]] = [
-    {},
-    {"department": "Nursing"},
-    {"department": "general"},  # names match case-insensitively
-    {"location": "Wixom"},
-    {"status": "overdue"},
-    {"status": "completed"},
-    {"from": (date.today() - timedelta(days=60)).isoformat()},
-    {"to": "2025-12-31"},
-    {"department": "Nursing", "location": "Main", "status": "overdue"},
-    {
-        "from": "2025-01-01",
-        "to": (date.today() + timedelta(days=60)).isoformat(),
-        "location": "Main",
-    },
-]
+def filter_cases(today: date) -> list[dict[str, str]]:
+    """Export filters to try, the day ranges around the engine's today."""
+    return [
+        {},
+        {"department": "Nursing"},
+        {"department": "general"},  # names match case-insensitively
+        {"location": "Wixom"},
+        {"status": "overdue"},
+        {"status": "completed"},
+        {"from": (today - timedelta(days=60)).isoformat()},
+        {"to": "2025-12-31"},
+        {"department": "Nursing", "location": "Main", "status": "overdue"},
+        {
+            "from": "2025-01-01",
+            "to": (today + timedelta(days=60)).isoformat(),
+            "location": "Main",
+        },
+    ]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -135,7 +131,7 @@ def test_csv_equals_the_rows_the_role_may_read(
     org = world.a
     user = org.users[role]
     own = org.employees["employee"] if role == "employee" else None
-    for filters in FILTER_CASES:
+    for filters in filter_cases(engine_today(su)):
         response = get(web_server, "/export/compliance.csv", user, **filters)
         assert response.status_code == 200, response.text
         rows = list(csv.reader(io.StringIO(response.text)))
@@ -354,10 +350,17 @@ def test_audit_csv_equals_the_audit_rows(web_server: WebServer, world: World, su
     assert len(own_rows) >= 2  # this very export is about the employee
     assert {r[8] for r in own_rows[1:]} == {str(org.employees["employee"])}
 
-    # filters: event type and day range (the organisation's today)
-    today = org_today(su, org).isoformat()
+    # filters: event type and day range; days are the organisation's, so the day of the
+    # export's own entry is taken in its zone
+    day = su.execute(
+        "select (l.occurred_at at time zone o.timezone)::date::text as day"
+        " from audit.log l join app.organizations o on o.id = l.org_id"
+        " where l.org_id = %s and l.event_type = 'compliance_export'"
+        " order by l.occurred_at desc limit 1",
+        [org.id],
+    ).fetchone()["day"]
     filtered = get(
-        web_server, "/export/audit.csv", hr, event_type="compliance_export", **{"from": today}
+        web_server, "/export/audit.csv", hr, event_type="compliance_export", **{"from": day}
     )
     assert filtered.status_code == 200
     frows = list(csv.reader(io.StringIO(filtered.text)))

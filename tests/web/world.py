@@ -17,6 +17,8 @@ from typing import Any
 
 import psycopg
 
+from tests.conftest import engine_today
+
 ROLES: tuple[str, ...] = ("superadmin", "hr_admin", "manager", "employee", "viewer")
 
 
@@ -161,7 +163,7 @@ def _assign(
 
 
 def build_world(conn: psycopg.Connection[Any]) -> World:
-    today = date.today()
+    today = engine_today(conn)
     past, recent, future = date(2025, 1, 31), today - timedelta(days=20), today + timedelta(days=30)
 
     a = _org(conn, "web-a")

@@ -1,4 +1,4 @@
--- Row triggers of the audit trail (issue 3 item 10, DESIGN §9): every insert, update and delete
+-- Row triggers of the audit trail (DESIGN §9): every insert, update and delete
 -- on the domain tables, with old/new values, changed fields, actor, organisation and employee.
 begin;
 select plan(34);

@@ -1,4 +1,4 @@
--- The monthly job (issue 3 items 10 and 11, DESIGN §9, §12): audit rows past each organisation's
+-- The monthly job (DESIGN §9, §12): audit rows past each organisation's
 -- retention leave as a prefix of the chain, the hash at the cut is kept as an anchor and the rest
 -- still verifies; old events are purged; idempotent; the sync worker may run it, users may not.
 -- Rows under test carry synthetic, old transaction ids (see test_chain.test.sql).
@@ -33,7 +33,7 @@ select tests.set_var('r_hash5', (select encode(c.hash, 'hex') from audit.chain c
 select is((select o.audit_retention_months from app.organizations o where o.id = tests.var('r')::uuid),
           12, 'retention defaults to 12 months');
 
-select tests.set_var('run1', app.run_monthly_jobs(current_date)::text);
+select tests.set_var('run1', app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))::text);
 select is(tests.h4_kept(tests.var('r')::uuid), 3::bigint, 'the five rows past 12 months are purged');
 select is((select (a.seq, encode(a.hash, 'hex'), a.rows_purged)::text from audit.chain_anchors a
            where a.org_id = tests.var('r')::uuid),
@@ -54,7 +54,7 @@ select ok((tests.var('run1')::jsonb -> 'audit_rows_purged')::int >= 5
 select is(current_setting('audit.purging', true), 'off', 'the purge flag is off again after the job');
 
 -- Idempotent; sealing continues after the anchor.
-select is(app.run_monthly_jobs(current_date) -> 'organizations', '[]'::jsonb, 'a second run purges nothing');
+select is(app.run_monthly_jobs(app.org_today(tests.var('r')::uuid)) -> 'organizations', '[]'::jsonb, 'a second run purges nothing');
 select is(tests.h4_kept(tests.var('r')::uuid), 3::bigint, '... and keeps the rest');
 select tests.h4_rows_at(tests.var('r')::uuid, 30, array['1 minute']::interval[]);
 select audit.seal(tests.var('r')::uuid);
@@ -67,7 +67,7 @@ select is(tests.h4_problems(tests.var('r')::uuid), '{}'::text[], 'and the chain 
 -- wrote them, and a day ahead never makes them old enough to go.
 select tests.set_var('n', tests.create_org('retention-n')::text);
 select tests.h4_rows_at(tests.var('n')::uuid, 10, array['350 days', '1 day']::interval[]);
-select app.run_monthly_jobs(current_date);
+select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid));
 select is(tests.h4_kept(tests.var('n')::uuid), 2::bigint, 'rows younger than 12 months stay');
 select app.run_monthly_jobs(current_date + 31);
 select is(tests.h4_kept(tests.var('n')::uuid), 2::bigint,
@@ -77,7 +77,7 @@ select is(tests.h4_problems(tests.var('n')::uuid), '{}'::text[], 'the chain stil
 -- Everything past retention: the whole chain goes, the anchor carries it on.
 select tests.set_var('e', tests.create_org('retention-e')::text);
 select tests.h4_rows_at(tests.var('e')::uuid, 10, array['2 years', '2 years']::interval[]);
-select app.run_monthly_jobs(current_date);
+select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid));
 select is((select count(*)::int from audit.chain c where c.org_id = tests.var('e')::uuid), 0,
           'an organisation whose rows are all past retention keeps no chain entry');
 select tests.h4_rows_at(tests.var('e')::uuid, 20, array['1 minute']::interval[]);
@@ -91,14 +91,14 @@ select is(tests.h4_problems(tests.var('e')::uuid), '{}'::text[], 'and verifies')
 -- The cut stops at the first row that must stay: an old row chained after a newer one waits.
 select tests.set_var('s', tests.create_org('retention-s')::text);
 select tests.h4_rows_at(tests.var('s')::uuid, 10, array['2 years', '1 day', '2 years']::interval[]);
-select app.run_monthly_jobs(current_date);
+select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid));
 select is(tests.h4_kept(tests.var('s')::uuid), 2::bigint, 'only the prefix of the chain past retention is purged');
 
 -- HIPAA-covered organisations keep six years.
 select tests.set_var('h', tests.create_org('retention-hipaa')::text);
 update app.organizations set audit_retention_months = 72 where id = tests.var('h')::uuid;
 select tests.h4_rows_at(tests.var('h')::uuid, 10, array['7 years', '5 years']::interval[]);
-select app.run_monthly_jobs(current_date);
+select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid));
 select is(tests.h4_kept(tests.var('h')::uuid), 1::bigint, 'with 72 months, a 5-year-old row stays and a 7-year-old one goes');
 
 -- Events: 30 days by default, a setting otherwise.
@@ -106,28 +106,28 @@ insert into app.events (org_id, type, created_at)
 values (tests.var('r')::uuid, 'metrics.refresh', now() - interval '40 days'),
        (tests.var('r')::uuid, 'metrics.refresh', now() - interval '20 days');
 select set_config('compliance.event_retention_days', '60', true);
-select app.run_monthly_jobs(current_date);
+select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid));
 select is((select count(*)::int from app.events e where e.org_id = tests.var('r')::uuid), 2,
           'with compliance.event_retention_days = 60, a 40-day-old event stays');
 select set_config('compliance.event_retention_days', '', true);
-select is((app.run_monthly_jobs(current_date) ->> 'events_purged')::int >= 1, true, 'by default ...');
+select is((app.run_monthly_jobs(app.org_today(tests.var('r')::uuid)) ->> 'events_purged')::int >= 1, true, 'by default ...');
 select is((select count(*)::int from app.events e where e.org_id = tests.var('r')::uuid), 1,
           '... events older than 30 days are purged');
 select set_config('compliance.event_retention_days', 'forever', true);
-select throws_ok('select app.run_monthly_jobs(current_date)', '22023', null, 'a malformed setting is refused');
+select throws_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))', '22023', null, 'a malformed setting is refused');
 select set_config('compliance.event_retention_days', '', true);
 
 -- A day far ahead would purge what must be kept.
-select throws_ok('select app.run_monthly_jobs(current_date + 365)', '22023', null,
+select throws_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid) + 365)', '22023', null,
                  'a day more than two months ahead is refused');
 
 -- Who may run it.
 select tests.set_var('hr', tests.create_user(tests.var('r')::uuid, 'superadmin', 'root@retention.example')::text);
 select tests.authenticate_as(tests.var('hr')::uuid);
-select throws_ok('select app.run_monthly_jobs(current_date)', '42501', null, 'application users cannot run it');
+select throws_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))', '42501', null, 'application users cannot run it');
 select tests.clear_authentication();
 set local role sync_worker;
-select lives_ok('select app.run_monthly_jobs(current_date)', 'the sync worker runs it');
+select lives_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))', 'the sync worker runs it');
 reset role;
 
 select * from finish();

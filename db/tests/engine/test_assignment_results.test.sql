@@ -1,4 +1,4 @@
--- Results: the module's passing score, attempts, max attempts, self-report (issue 3 item 2).
+-- Results: the module's passing score, attempts, max attempts, self-report.
 begin;
 select plan(21);
 

@@ -1,4 +1,4 @@
--- The training status machine, for every writer (issue 3 item 2): derivation and transitions.
+-- The training status machine, for every writer: derivation and transitions.
 begin;
 select plan(22);
 

@@ -1,5 +1,5 @@
 -- The daily job, run for a given day: overdue, reminders, escalation, certifications, next cycle,
--- requirement expiry; idempotent (issue 3 items 8 and 11).
+-- requirement expiry; idempotent.
 begin;
 select plan(22);
 
@@ -34,7 +34,7 @@ select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 30) - 'day
 -- Next cycle: HIPAA (valid 365 days) completed 400 days ago has lapsed: its next cycle is assigned
 -- (due the day + grace, its expiry being past) and counts instead, once.
 update app.training_assignments
-set due_date = (now() - interval '405 days')::date, score = 95, completion_date = now() - interval '400 days'
+set due_date = tests.today() - 405, score = 95, completion_date = now() - interval '400 days'
 where id = tests.assignment_of(tests.var('other')::uuid, tests.var('m_hipaa')::uuid);
 select tests.set_var('run', app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 31)::text);
 select is((tests.var('run')::jsonb ->> 'next_cycle_assignments')::int, 1, 'a lapsed module is assigned again');

@@ -1,4 +1,4 @@
--- Employee lifecycle: deactivation, re-activation, job-role change (issue 3 item 1).
+-- Employee lifecycle: deactivation, re-activation, job-role change.
 begin;
 select plan(24);
 

@@ -1,4 +1,4 @@
--- Employee lifecycle: a new active employee is initialised in the same transaction (issue 3 item 1).
+-- Employee lifecycle: a new active employee is initialised in the same transaction.
 begin;
 select plan(17);
 

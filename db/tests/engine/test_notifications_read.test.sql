@@ -1,4 +1,4 @@
--- Notifications: a user marks only their own read (issue 3 item 8).
+-- Notifications: a user marks only their own read.
 begin;
 select plan(6);
 
