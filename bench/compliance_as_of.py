@@ -5,7 +5,7 @@
 
 Part 1, reads. In a throwaway cluster (or a scratch database on the server of DATABASE_URL): the
 organisation of bench/dashboard.py (employees x modules assignments, 10 departments x 3
-locations, monthly modules, realistic statuses; loaded in replica mode, counters rebuilt), created
+locations, monthly modules, realistic statuses; loaded through every trigger), created
 400 days ago, with a year of daily changes laid down as history: every assignment gets the
 versions it went through on the days they happened (not_started from its creation, 2 months
 before its due date; in_progress two days before its completion; completed, recorded 0-3 days
@@ -127,7 +127,7 @@ with base as (
 depts as (select id, row_number() over (order by name) as n
           from app.departments where org_id = %(org)s)
 insert into app.employee_history (org_id, employee_id, status, department_id, location_id, valid)
-select b.org_id, b.id, 'active', b.department_id, b.location_id,
+select b.org_id, b.id, 'active'::app.employee_status, b.department_id, b.location_id,
        tstzrange(%(start)s::timestamptz, null)
 from base b where b.status = 'active' and b.h %% 10 <> 0
 union all
@@ -284,7 +284,7 @@ def main() -> int:
     with scratch_database("bench_compliance_as_of") as (dsn, where):
         started = time.monotonic()
         migrate(dsn, DEFAULT_DB_DIR, echo=lambda _line: None)
-        data = load_dataset(dsn, args.employees, args.modules, with_triggers=False)
+        data = load_dataset(dsn, args.employees, args.modules, with_triggers=True)
         sizes = lay_down_history(dsn, data)
         setup_s = time.monotonic() - started
         day = sizes["year_back"]

@@ -5,12 +5,12 @@
 -- time, flagged, the cached day forgotten), the trend ending on the live figure, and an
 -- employee's own trend.
 begin;
-select plan(44);
+select plan(46);
 
 -- One scenario per zone; T = the organisation's today, days relative to it:
 --   T-28 a, b, c assigned module A (due T-25, grace 7: overdue from T-17)
 --   T-20 c completes; T-10 b is terminated; today a's completion of T-12 is recorded (HR keyed it in late)
--- The daily job never runs: no row is ever marked overdue.
+-- The daily job never runs: no row or version is ever marked overdue.
 create function pg_temp.scenario(p_slug text, p_zone text) returns void
 language plpgsql as $$
 declare
@@ -33,6 +33,11 @@ begin
     perform tests.set_var(p_slug || '_hr', tests.create_user(v_org, 'hr_admin')::text);
     perform tests.set_var(p_slug || '_a_user',
         tests.create_user(v_org, 'employee', 'a.login@' || p_slug || '.example', tests.var(p_slug || '_a')::uuid)::text);
+    -- The daily job never runs: nothing is marked overdue, in the rows or their history.
+    perform set_config('session_replication_role', 'replica', true);
+    update app.training_assignments set status = 'not_started' where org_id = v_org;
+    perform set_config('session_replication_role', 'origin', true);
+    update app.assignment_history set status = 'not_started' where org_id = v_org;
     perform tests.history_at(v_org, tests.local_noon(v_org, v_t - 28));
 
     update app.training_assignments set status = 'completed', score = 95,
@@ -62,6 +67,9 @@ begin
     return next is(d -> 'organization' ->> 'overdueAssignments', '0', p || ': and none overdue');
 
     -- T-15: no job ever marked anything overdue, yet a and b were overdue that day; c had completed.
+    return next is((select count(*)::integer from app.assignment_history
+                    where org_id = v_org and status = 'overdue'), 0,
+                   p || ': (no version was ever marked overdue)');
     return next is(api.compliance_as_of(v_t - 14) ->> 'source', 'history', p || ': an uncached day is answered from the history');
     d := api.compliance_as_of(v_t - 15);
     return next is((d -> 'organization' ->> 'completedAssignments', d -> 'organization' ->> 'overdueAssignments',
