@@ -234,42 +234,50 @@ returns table (assignment_id uuid, employee_id uuid, module_id uuid, department_
                location_id uuid, due_date date, grace_days integer, required boolean, counts boolean, state text,
                days_overdue integer, completion_date timestamptz, recorded_later boolean,
                corrected_later boolean)
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-    with t as (select app.end_of_local_day(p_org_id, p_day) as at),
-    v as (
-        select h.*, e.department_id, e.location_id, e.status as employee_status,
-               case when a.id is null then
-                        case when h.status = 'completed' then h.completion_date end
-                    when a.status = 'completed' then a.completion_date
-               end as known_completion,
-               t.at
-        from t
-        join app.assignment_history h
-          on h.org_id = p_org_id and h.valid @> t.at
-         and (p_employee_id is null or h.employee_id = p_employee_id)
-        join app.employee_history e
-          on e.org_id = h.org_id and e.employee_id = h.employee_id and e.valid @> t.at
-        left join app.training_assignments a on a.org_id = h.org_id and a.id = h.assignment_id
-    ),
-    s as (
-        select v.*,
-               case when v.known_completion < v.at then 'completed'
-                    when v.status = 'exempted' then 'exempted'
-                    when p_day > v.due_date + v.grace_days then 'overdue'
-                    else 'open'
-               end as day_state
-        from v
-    )
-    select s.assignment_id, s.employee_id, s.module_id, s.department_id, s.location_id, s.due_date,
-           s.grace_days, s.is_required, app.counts_toward_compliance(s.is_required, s.employee_status),
-           s.day_state,
-           case when s.day_state = 'overdue' then app.days_overdue(s.due_date, p_day) end,
-           case when s.day_state = 'completed' then s.known_completion end,
-           s.day_state = 'completed' and s.status is distinct from 'completed',
-           s.status = 'completed' and s.completion_date is distinct from s.known_completion
-    from s
+begin
+    -- Planned for this organisation, day and instant (EXECUTE with literals): a generic plan
+    -- cannot know how many versions are valid at the instant, and a wrong guess (a nested loop
+    -- over the employee versions) costs minutes instead of a second.
+    return query execute pg_catalog.format($q$
+        with v as (
+            select h.*, e.department_id, e.location_id, e.status as employee_status,
+                   case when a.id is null then
+                            case when h.status = 'completed' then h.completion_date end
+                        when a.status = 'completed' then a.completion_date
+                   end as known_completion
+            from app.assignment_history h
+            join app.employee_history e
+              on e.org_id = h.org_id and e.employee_id = h.employee_id and e.valid @> %3$L::timestamptz
+            left join app.training_assignments a on a.org_id = h.org_id and a.id = h.assignment_id
+            where h.org_id = %1$L::uuid and h.valid @> %3$L::timestamptz
+              and e.org_id = %1$L::uuid %4$s
+        ),
+        s as (
+            select v.*,
+                   case when v.known_completion < %3$L::timestamptz then 'completed'
+                        when v.status = 'exempted' then 'exempted'
+                        when %2$L::date > v.due_date + v.grace_days then 'overdue'
+                        else 'open'
+                   end as day_state
+            from v
+        )
+        select s.assignment_id, s.employee_id, s.module_id, s.department_id, s.location_id, s.due_date,
+               s.grace_days, s.is_required, app.counts_toward_compliance(s.is_required, s.employee_status),
+               s.day_state,
+               case when s.day_state = 'overdue' then app.days_overdue(s.due_date, %2$L::date) end,
+               case when s.day_state = 'completed' then s.known_completion end,
+               s.day_state = 'completed' and s.status is distinct from 'completed',
+               s.status = 'completed' and s.completion_date is distinct from s.known_completion
+        from s$q$,
+        p_org_id, p_day, app.end_of_local_day(p_org_id, p_day),
+        case when p_employee_id is not null
+             then pg_catalog.format('and h.employee_id = %L::uuid and e.employee_id = %L::uuid',
+                                    p_employee_id, p_employee_id)
+             else '' end);
+end
 $$;
 comment on function app.assignments_as_of(uuid, date, uuid) is
     'Every assignment of an organisation at the end of a local day: the version valid then, its employee''s department, location and status then, the completion known now judged by its time (flagged recorded/corrected later). RLS applies.';
