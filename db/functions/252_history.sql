@@ -228,16 +228,33 @@ grant execute on function app.end_of_local_day(uuid, date) to authenticated, syn
 
 -- Every assignment of an organisation (or of one employee) as it stood at the end of local day p_day (THE AS-OF RULE
 -- above), with its employee's department, location and status of that moment. state: completed,
--- exempted, overdue or open. RLS applies (security invoker).
+-- exempted, overdue or open. The caller is checked (own organisation; employees their own).
 create or replace function app.assignments_as_of(p_org_id uuid, p_day date, p_employee_id uuid default null)
 returns table (assignment_id uuid, employee_id uuid, module_id uuid, department_id uuid,
                location_id uuid, due_date date, grace_days integer, required boolean, counts boolean, state text,
                days_overdue integer, completion_date timestamptz, recorded_later boolean,
                corrected_later boolean)
-language plpgsql stable
+language plpgsql stable security definer
 set search_path = ''
 as $$
 begin
+    -- Security definer: with row-level security the range test (not leakproof) could not use the
+    -- (org_id, valid) index and every version of the organisation would be read. The caller's
+    -- rights are checked here instead, null-safely: a signed-in user reads only their own
+    -- organisation, and an employee only their own assignments.
+    if app.current_user_id() is not null
+       and (p_org_id is distinct from app.current_org_id()
+            or (app.current_app_role() is distinct from 'superadmin'
+                and app.current_app_role() is distinct from 'hr_admin'
+                and app.current_app_role() is distinct from 'manager'
+                and app.current_app_role() is distinct from 'viewer'
+                and p_employee_id is distinct from app.current_employee_id())) then
+        raise exception 'you may not read the history of organisation % or employee %', p_org_id,
+                        coalesce(p_employee_id::text, '(all)')
+            using errcode = '42501',
+                  detail = 'Staff read their own organisation''s history; an employee only their own.',
+                  hint = 'Ask for your own organisation (or, as an employee, your own record).';
+    end if;
     -- Planned for this organisation, day and instant (EXECUTE with literals): a generic plan
     -- cannot know how many versions are valid at the instant, and a wrong guess (a nested loop
     -- over the employee versions) costs minutes instead of a second.
@@ -280,7 +297,7 @@ begin
 end
 $$;
 comment on function app.assignments_as_of(uuid, date, uuid) is
-    'Every assignment of an organisation at the end of a local day: the version valid then, its employee''s department, location and status then, the completion known now judged by its time (flagged recorded/corrected later). RLS applies.';
+    'Every assignment of an organisation (or one employee) at the end of a local day: the version valid then, its employee''s department, location and status then, the completion known now judged by its time (flagged recorded/corrected later). Checks the caller: own organisation; employees their own.';
 grant execute on function app.assignments_as_of(uuid, date, uuid) to authenticated, sync_worker;
 
 -- The figures of a past day in the shape of app.compliance_snapshots: one org-wide row

@@ -5,7 +5,7 @@
 -- time, flagged, the cached day forgotten), the trend ending on the live figure, and an
 -- employee's own trend.
 begin;
-select plan(46);
+select plan(49);
 
 -- One scenario per zone; T = the organisation's today, days relative to it:
 --   T-28 a, b, c assigned module A (due T-25, grace 7: overdue from T-17)
@@ -127,6 +127,8 @@ begin
                    '-13:0.00,-12:100.00,-11:100.00', p || ': an employee''s own trend');
     return next throws_ok(format('select api.compliance_as_of(%L::date)', v_t - 5), '42501', null,
                           p || ': an employee does not read the organisation''s past figures');
+    return next throws_ok(format('select count(*) from app.assignments_as_of(%L::uuid, %L::date)', v_org, v_t - 5),
+                          '42501', null, p || ': nor everyone''s history through the helper');
     perform tests.clear_authentication();
 end
 $$;
@@ -168,6 +170,9 @@ select is(api.compliance_as_of(tests.var('east_t')::date - 15) -> 'organization'
           app.compliance_figures_document(tests.var('east_org')::uuid, tests.var('east_t')::date - 15,
                                           'history', now(), null, null) -> 'organization',
           'east: the cache holds exactly the history''s answer');
+select throws_ok(format('select count(*) from app.assignments_as_of(%L::uuid, %L::date)',
+                        tests.var('west_org'), tests.var('west_t')::date - 5),
+                 '42501', null, 'east: no history of another organisation');
 select tests.clear_authentication();
 
 select * from finish();
