@@ -6,7 +6,8 @@
 -- org) stores that answer in app.compliance_snapshots: one org-wide row (department and location
 -- null) and one row per department × location group with active employees or counted assignments
 -- (employees with neither are in the org-wide row only). The daily job caches the day that has
--- just ended (app.take_compliance_snapshots(day) caches day - 1). A completion recorded or
+-- just ended (app.take_compliance_snapshots(day) caches day - 1, and refills a few ended days
+-- whose cache was forgotten). A completion recorded or
 -- corrected for an earlier day makes that day's figures change: the history trigger forgets the
 -- cached days from the completion's local day on (app.forget_cached_figures), and the as-of
 -- answer is computed from the history again. A cache row written before its day ended is not
@@ -63,15 +64,45 @@ comment on function app.snapshot_compliance(date, uuid) is
     'Caches the compliance figures at the end of local day p_day (computed from the history) for one organisation, or all when null; idempotent. Returns the rows written.';
 
 -- The daily job's entry point (app.run_daily_jobs(day) calls it): the job for `day` runs after
--- that day's local midnight, so the day that has just ended is day - 1; every organisation.
+-- that day's local midnight, so the day that has just ended is day - 1. For every organisation it
+-- caches that day, then refills up to 7 more ended days of the last 400 that have no valid cache
+-- (forgotten by a completion recorded or corrected later), newest first. A day that has not
+-- ended in the organisation's zone is never cached here. Returns the rows written.
 create or replace function app.take_compliance_snapshots(day date) returns integer
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = ''
 as $$
-    select app.snapshot_compliance(take_compliance_snapshots.day operator(pg_catalog.-) 1, null)
+declare
+    v_rows integer := 0;
+    r record;
+begin
+    for r in
+        select o.id as org_id, d.day
+        from app.organizations o
+        cross join lateral (
+            select x.day::date as day
+            from pg_catalog.generate_series(take_compliance_snapshots.day - 1,
+                                            greatest(take_compliance_snapshots.day - 400,
+                                                     app.local_date(o.id, o.created_at)),
+                                            interval '-1 day') x(day)
+            where app.end_of_local_day(o.id, x.day::date) <= pg_catalog.now()
+              and not exists (
+                  select from app.compliance_snapshots s
+                  where s.org_id = o.id and s.snapshot_date = x.day::date
+                    and s.department_id is null and s.location_id is null
+                    and s.created_at >= app.end_of_local_day(o.id, x.day::date))
+            order by x.day desc
+            limit 8
+        ) d
+        order by o.id, d.day desc
+    loop
+        v_rows := v_rows + app.snapshot_compliance(r.day, r.org_id);
+    end loop;
+    return v_rows;
+end
 $$;
 comment on function app.take_compliance_snapshots(date) is
-    'The daily job for `day` caches the figures of the day that ended (day - 1) for every organisation; idempotent. Returns the rows written.';
+    'The daily job for `day`: caches the figures of the day that ended (day - 1) and refills up to 7 more uncached ended days of the last 400, for every organisation; idempotent. Returns the rows written.';
 grant execute on function app.take_compliance_snapshots(date) to sync_worker;
 
 -- Forget the cached figures of the days a completion recorded or corrected now changes: from the

@@ -5,7 +5,7 @@
 -- time, flagged, the cached day forgotten), the trend ending on the live figure, and an
 -- employee's own trend.
 begin;
-select plan(49);
+select plan(50);
 
 -- One scenario per zone; T = the organisation's today, days relative to it:
 --   T-28 a, b, c assigned module A (due T-25, grace 7: overdue from T-17)
@@ -161,6 +161,15 @@ from unnest(array['east', 'west']) p;
 
 select pg_temp.checks('east');
 select pg_temp.checks('west');
+
+-- The daily job of today caches yesterday and refills uncached ended days, 7 more a run, newest
+-- first: the second run reaches the forgotten T-11.
+select 'setup: ' || app.take_compliance_snapshots(tests.var('east_t')::date);
+select 'setup: ' || app.take_compliance_snapshots(tests.var('east_t')::date);
+select ok(exists (select from app.compliance_snapshots
+                  where org_id = tests.var('east_org')::uuid and snapshot_date = tests.var('east_t')::date - 11
+                    and department_id is null and location_id is null and completed_recorded_later = 1),
+          'east: the daily job refills a forgotten day, with its late-recorded completion');
 
 -- The cached T-15 answers as the snapshot, the same figures as the history gives.
 select tests.authenticate_as(tests.var('east_hr')::uuid, 'GET', '/rpc/compliance_as_of');
