@@ -184,8 +184,18 @@ def load_dataset(
         conn.execute("reset session_replication_role")
         if not with_triggers:
             conn.execute("select app.rebuild_compliance_counters(null)")
-        # Today's snapshot from the rows, then a year of history derived from it.
-        conn.execute("select app.take_compliance_snapshots(current_date)")
+        # Today's figures (the live counters) as a snapshot, then a year of them derived from it.
+        conn.execute(
+            """
+            insert into app.compliance_snapshots (org_id, snapshot_date, department_id, location_id,
+                active_employees, required_assignments, completed_assignments,
+                overdue_assignments, exempted_assignments, compliance_rate)
+            select %(org)s, current_date, g.department_id, g.location_id, g.active_employees,
+                   g.required, g.completed, g.overdue, g.exempted,
+                   app.compliance_rate_of(g.completed, g.required, g.exempted)
+            from app.compliance_groups(%(org)s, current_date, 'live') g""",
+            {"org": org},
+        )
         conn.execute(
             """
             insert into app.compliance_snapshots (org_id, snapshot_date, department_id, location_id,

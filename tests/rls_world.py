@@ -422,6 +422,16 @@ def _build_org(conn: psycopg.Connection[Any], slug: str) -> Org:
         },
     )
     # Tables of later migrations, when they exist.
+    if _exists(conn, "app.completion_corrections"):
+        for emp in org.employees.values():
+            conn.execute(
+                "insert into app.completion_corrections (org_id, assignment_id, employee_id, kind,"
+                " previous_status, attended, completion_date, reason)"
+                " select a.org_id, a.id, a.employee_id, 'recorded', a.status, true, a.created_at,"
+                " 'world' from app.training_assignments a"
+                " where a.org_id = %s and a.employee_id = %s",
+                [o, emp],
+            )
     if _exists(conn, "app.analyst_organizations"):
         _insert(conn, "app.analyst_organizations", {"role_name": "analyst", "org_id": o})
     for dept, loc in [(ids["dept"], ids["loc"]), (None, None)]:

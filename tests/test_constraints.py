@@ -175,6 +175,17 @@ CHECK_CASES: dict[str, dict[str, str]] = {
     "sync_requests_attempts_not_negative": {"attempts": "-1"},
     "compliance_counters_statuses_add_up": {"required_count": "required_count + 1"},
     "analyst_organizations_role_name_is_not_blank": {"role_name": "' '"},
+    # history and completion corrections
+    "assignment_history_valid_is_not_empty": {"valid": "'empty'"},
+    "employee_history_valid_is_not_empty": {"valid": "'empty'"},
+    "completion_corrections_kind_is_recorded_or_corrected": {"kind": "'deleted'"},
+    "completion_corrections_reason_is_not_blank": {"reason": "'  '"},
+    "completion_corrections_reason_at_most_2000_characters": {"reason": "repeat('x', 2001)"},
+    "completion_corrections_attended_has_completion_date": {
+        "attended": "true",
+        "completion_date": "null",
+    },
+    "completion_corrections_score_between_0_and_100": {"score": "100.01"},
 }
 
 Query = sql.SQL | sql.Composed

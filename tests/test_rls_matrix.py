@@ -103,6 +103,9 @@ EXPECTED: dict[str, dict[str, str]] = {
             "employee_compliance_stats",
         )
     },
+    # The training record's corrections (a join view): staff read the organisation's, an
+    # employee their own; written only through record_completion / correct_completion.
+    "completion_corrections": _cells(SELECT=ALL, **COMPUTED),
     # Operations: everyone but plain employees reads them; written by functions and workers.
     **{
         view: _cells(SELECT="rows rows rows none rows", **READ_ONLY)

@@ -95,6 +95,17 @@ begin
                           or new.completion_date is distinct from old.completion_date);
     end if;
 
+    -- A completion withdrawn by HR's correction (api.correct_completion, attended false): open
+    -- again, overdue when past due + grace. Nothing else takes a completed assignment back.
+    if not v_insert and v_old_status = 'completed' and new.completion_date is null
+       and app.completion_withdrawn_now(new.org_id, new.id) then
+        new.score := null;
+        new.is_late := false;
+        new.days_late := null;
+        new.status := case when new.due_date + v_grace < v_today then 'overdue' else 'not_started' end;
+        return new;
+    end if;
+
     -- Exemption: only with a reason, only by HR admins / superadmins, only while not completed.
     if new.status = 'exempted' then
         if v_old_status = 'exempted' then

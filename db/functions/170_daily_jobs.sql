@@ -16,8 +16,8 @@
 --      the manager; the message says the days overdue (app.days_overdue, counted from the due date);
 --   5. certifications expiring within 30 days -> the employee;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
---   8. the organisation's compliance snapshot of the day (app.snapshot_compliance(day, org)),
---      unless the day is already past in the organisation's zone (a catch-up run).
+--   8. the organisation's figures of the day that ended cached from the history
+--      (app.take_compliance_snapshots(day, org)).
 -- Instants (completion, expiry) become days in the organisation's zone (app.local_date).
 -- Idempotent: a second run for the same day changes nothing and notifies nobody again (every
 -- notification carries a dedupe key). Returns the counts of each step.
@@ -143,14 +143,10 @@ begin
       and app.local_date(er.org_id, er.expires_at) <= p_day;
     get diagnostics v_expired = row_count;
 
-    -- 8. The organisation's snapshot of the day (db/functions/270_figures_snapshots.sql; it
-    -- returns the number of snapshot rows). A snapshot records the figures of the moment, so a
-    -- catch-up run of a day already past takes none: it would record later events as that day's.
-    if p_day >= pg_catalog.timezone(v_org.timezone, pg_catalog.now())::date then
-        v_snapshots := pg_catalog.to_jsonb(app.snapshot_compliance(p_day, p_org_id));
-    else
-        v_snapshots := '"skipped: a past day"';
-    end if;
+    -- 8. The figures of the day that ended (day - 1), cached from the history
+    -- (db/functions/270_figures_snapshots.sql): exact whenever the job runs, so a catch-up run
+    -- never records later events as an earlier day's. Returns the number of snapshot rows.
+    v_snapshots := pg_catalog.to_jsonb(app.take_compliance_snapshots(p_day, p_org_id));
 
     perform pg_catalog.set_config('app.today', v_previous_today, true);
     return pg_catalog.jsonb_build_object(

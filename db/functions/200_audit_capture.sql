@@ -32,7 +32,7 @@ comment on function audit.ignored_columns() is
 create or replace function audit.untracked_tables() returns text[]
 language sql immutable parallel safe
 set search_path = ''
-as $$ select '{events,notifications,employee_compliance_stats,compliance_snapshots,compliance_counters,compliance_headcounts}'::text[] $$;
+as $$ select '{events,notifications,employee_compliance_stats,compliance_snapshots,compliance_counters,compliance_headcounts,assignment_history,employee_history}'::text[] $$;
 comment on function audit.untracked_tables() is
     'Tables of schema app the audit triggers skip: side effects (outbox, notifications) and derived data.';
 

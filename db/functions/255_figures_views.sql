@@ -280,25 +280,37 @@ the organisation's reminder days); due_soon = days_left <= reminder_days.
 Employees see their own.$$;
 
 -- api.compliance_trend --------------------------------------------------------------------------
--- The snapshot rows summed per scope (organization: the org-wide row; department, location: the
--- sums of their groups). A view (not a CTE) so that filters reach the snapshot scans.
+-- The figures per day and scope (organization: the org-wide row; department, location: the sums
+-- of their groups): the cached figures of ended days (app.compliance_snapshots, computed from the
+-- history) and, as the last point, today's live figures, so the trend ends on the headline.
+-- A view (not a CTE) so that filters reach the snapshot scans.
 drop view if exists app.snapshot_scopes cascade;
 create view app.snapshot_scopes with (security_invoker = true) as
+    with days as (
+        select s.org_id, s.snapshot_date, s.department_id, s.location_id, s.active_employees::bigint,
+               s.required_assignments::bigint, s.completed_assignments::bigint,
+               s.overdue_assignments::bigint, s.exempted_assignments::bigint
+        from app.compliance_snapshots s
+        where s.snapshot_date < app.org_today(s.org_id)
+        union all
+        select o.id, app.org_today(o.id), g.department_id, g.location_id, g.active_employees,
+               g.required, g.completed, g.overdue, g.exempted
+        from app.organizations o
+        cross join lateral app.compliance_groups(o.id, app.org_today(o.id), 'live') g
+        where (select app.reads_org_figures())
+    )
     select s.org_id, s.snapshot_date, 'organization'::text as scope,
            null::uuid as department_id, null::uuid as location_id,
-           s.active_employees::bigint as active_employees,
-           s.required_assignments::bigint as required_assignments,
-           s.completed_assignments::bigint as completed_assignments,
-           s.overdue_assignments::bigint as overdue_assignments,
-           s.exempted_assignments::bigint as exempted_assignments
-    from app.compliance_snapshots s
+           s.active_employees, s.required_assignments, s.completed_assignments,
+           s.overdue_assignments, s.exempted_assignments
+    from days s
     where s.department_id is null and s.location_id is null
     union all
     select s.org_id, s.snapshot_date, 'department', s.department_id, null,
            pg_catalog.sum(s.active_employees)::bigint, pg_catalog.sum(s.required_assignments)::bigint,
            pg_catalog.sum(s.completed_assignments)::bigint, pg_catalog.sum(s.overdue_assignments)::bigint,
            pg_catalog.sum(s.exempted_assignments)::bigint
-    from app.compliance_snapshots s
+    from days s
     where s.department_id is not null
     group by s.org_id, s.snapshot_date, s.department_id
     union all
@@ -306,11 +318,11 @@ create view app.snapshot_scopes with (security_invoker = true) as
            pg_catalog.sum(s.active_employees)::bigint, pg_catalog.sum(s.required_assignments)::bigint,
            pg_catalog.sum(s.completed_assignments)::bigint, pg_catalog.sum(s.overdue_assignments)::bigint,
            pg_catalog.sum(s.exempted_assignments)::bigint
-    from app.compliance_snapshots s
+    from days s
     where s.location_id is not null
     group by s.org_id, s.snapshot_date, s.location_id;
 comment on view app.snapshot_scopes is
-    'Daily snapshot figures per organisation, department and location (departments and locations summed over their groups).';
+    'Figures per organisation, department and location and day: the cached figures of ended days, and today''s live figures as the last point.';
 grant select on app.snapshot_scopes to authenticated;
 
 create view api.compliance_trend with (security_invoker = true) as

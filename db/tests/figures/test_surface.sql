@@ -1,35 +1,39 @@
 -- The public surface of the compliance figures: api functions (who may call them, volatility,
 -- comments), views (security invoker, comments), the counters' policies.
 begin;
-select plan(22);
+select plan(26);
 
 select has_function('api', 'compliance_rate', array['uuid', 'uuid'], 'api.compliance_rate(department, location)');
 select has_function('api', 'dashboard', array[]::name[], 'api.dashboard()');
 select has_function('api', 'employee_detail', array['uuid'], 'api.employee_detail(employee_id)');
-select has_function('api', 'compliance_as_of', array['date'], 'api.compliance_as_of(day)');
-select has_function('app', 'take_compliance_snapshots', array['date'], 'app.take_compliance_snapshots(day) for the daily job');
+select has_function('api', 'compliance_as_of', array['date', 'text', 'text'], 'api.compliance_as_of(day, department, location)');
+select has_function('api', 'overdue_as_of', array['date', 'text', 'text', 'integer', 'uuid'],
+                    'api.overdue_as_of(day, department, location, page_size, after)');
+select has_function('api', 'employee_compliance_trend', array['uuid', 'date', 'date'],
+                    'api.employee_compliance_trend(employee_id, from_day, to_day)');
+select has_function('app', 'take_compliance_snapshots', array['date', 'uuid'], 'app.take_compliance_snapshots(day) for the daily job');
 
 select volatility_is('api', f, 'stable', format('api.%s is STABLE (GET)', f))
-from unnest(array['compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of']) f;
+from unnest(array['compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of', 'overdue_as_of', 'employee_compliance_trend']) f;
 
 select is((select array_agg(p.proname::text order by p.proname) from pg_proc p
            where p.pronamespace = 'api'::regnamespace
-             and p.proname in ('compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of')
+             and p.proname in ('compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of', 'overdue_as_of', 'employee_compliance_trend')
              and has_function_privilege('authenticated', p.oid, 'execute')
              and not has_function_privilege('anon', p.oid, 'execute')),
-          array['compliance_as_of', 'compliance_rate', 'dashboard', 'employee_detail'],
+          array['compliance_as_of', 'compliance_rate', 'dashboard', 'employee_compliance_trend', 'employee_detail', 'overdue_as_of'],
           'authenticated may call the figure functions, anon may not');
-select ok(not has_function_privilege('authenticated', 'app.take_compliance_snapshots(date)', 'execute'),
+select ok(not has_function_privilege('authenticated', 'app.take_compliance_snapshots(date, uuid)', 'execute'),
           'API users cannot take snapshots');
 select ok(not has_function_privilege('authenticated', 'app.rebuild_compliance_counters(uuid)', 'execute'),
           'API users cannot rebuild the counters');
 select is((select count(*)::integer from pg_proc p
            where p.pronamespace = 'api'::regnamespace
-             and p.proname in ('compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of')
-             and obj_description(p.oid, 'pg_proc') is not null), 4, 'every figure function has a comment');
+             and p.proname in ('compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of', 'overdue_as_of', 'employee_compliance_trend')
+             and obj_description(p.oid, 'pg_proc') is not null), 6, 'every figure function has a comment');
 select is((select count(*)::integer from pg_proc p
            where p.pronamespace = 'api'::regnamespace
-             and p.proname in ('compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of')
+             and p.proname in ('compliance_rate', 'dashboard', 'employee_detail', 'compliance_as_of', 'overdue_as_of', 'employee_compliance_trend')
              and p.prosecdef), 0, 'the figure functions run as the caller (RLS applies)');
 
 select is((select array_agg(c.relname::text order by c.relname) from pg_class c

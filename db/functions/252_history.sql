@@ -1,0 +1,405 @@
+-- Exact history and the state of any past day (DESIGN §5 "History"; docs/analytics.md "History and
+-- point-in-time figures"). Tables: migration 0015_history.
+--
+-- app.assignment_history / app.employee_history hold every version of an assignment (status, due
+-- date, grace, required flag, completion, score, lateness, exemption, employee, module) and of an
+-- employee (status, department, location), each valid over the system-time range `valid` =
+-- [when the database recorded it, when it was superseded). AFTER STATEMENT triggers with
+-- transition tables keep them in the writing transaction: a changed row closes its current
+-- version at the transaction's time and adds the new one, set-based (one statement for any number
+-- of rows). Only changes to the named columns make a version. A row changed twice in one
+-- transaction keeps one version for that transaction (the state nobody else could see is not
+-- history). A transaction that started before the current version was recorded (it waited on the
+-- row) starts its version at that version's time, so versions never overlap.
+--
+-- THE AS-OF RULE: the state at the end of local day D is the state valid at the instant
+-- T = (D + 1) 00:00 in the organisation's zone. Every fact counts by when the database recorded it
+-- (existence, due date, grace, required flag, exemption, the employee's status, department,
+-- location) except a completion, which counts by its valid time: an assignment is completed on D
+-- when what the database knows now says it was completed before T. Such a completion recorded
+-- after T is flagged "recorded later"; one whose version at T said otherwise because a correction
+-- changed it afterwards is flagged "corrected later". Overdue on D = not completed, not exempted,
+-- and D > due date + grace days (so a missed daily job changes nothing); days overdue =
+-- app.days_overdue(due date, D).
+
+-- AFTER STATEMENT trigger of training_assignments (insert, update, delete).
+create or replace function app.record_assignment_history() returns trigger
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_orgs uuid[];
+    v_days date[];
+    v_replaced uuid[];
+    v_since timestamptz[];
+begin
+    if tg_op = 'INSERT' then
+        insert into app.assignment_history (org_id, assignment_id, employee_id, module_id, status,
+                                            due_date, grace_days, is_required, completion_date, score,
+                                            is_late, days_late, exemption_reason, valid)
+        select n.org_id, n.id, n.employee_id, n.module_id, n.status, n.due_date, n.grace_days,
+               n.is_required, n.completion_date, n.score, n.is_late, n.days_late, n.exemption_reason,
+               pg_catalog.tstzrange(pg_catalog.now(), null)
+        from new_rows n;
+        -- A completion of an earlier day changes that day's figures: forget them from the cache.
+        select pg_catalog.array_agg(n.org_id), pg_catalog.array_agg(app.local_date(n.org_id, n.completion_date))
+        into v_orgs, v_days
+        from new_rows n
+        where n.status = 'completed' and n.completion_date is not null;
+        if v_orgs is not null then
+            perform app.forget_cached_figures(v_orgs, v_days);
+        end if;
+        return null;
+    end if;
+    if tg_op = 'DELETE' then
+        update app.assignment_history h
+        set valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid), pg_catalog.now())
+        from old_rows o
+        where h.org_id = o.org_id and h.assignment_id = o.id and pg_catalog.upper_inf(h.valid)
+          and pg_catalog.lower(h.valid) < pg_catalog.now();
+        delete from app.assignment_history h
+        using old_rows o
+        where h.org_id = o.org_id and h.assignment_id = o.id and pg_catalog.upper_inf(h.valid);
+        return null;
+    end if;
+    -- Close the current versions of the changed rows, then add their new versions (two statements:
+    -- a version recorded at or after this transaction's time is replaced, not closed).
+    update app.assignment_history h
+    set valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid), pg_catalog.now())
+    from new_rows n
+    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    where h.org_id = n.org_id and h.assignment_id = n.id and pg_catalog.upper_inf(h.valid)
+      and pg_catalog.lower(h.valid) < pg_catalog.now()
+      and (o.employee_id, o.module_id, o.status, o.due_date, o.grace_days, o.is_required,
+           o.completion_date, o.score, o.is_late, o.days_late, o.exemption_reason)
+          is distinct from
+          (n.employee_id, n.module_id, n.status, n.due_date, n.grace_days, n.is_required,
+           n.completion_date, n.score, n.is_late, n.days_late, n.exemption_reason);
+    with replaced as (
+        delete from app.assignment_history h
+        using new_rows n
+        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        where h.org_id = n.org_id and h.assignment_id = n.id and pg_catalog.upper_inf(h.valid)
+          and pg_catalog.lower(h.valid) >= pg_catalog.now()
+          and (o.employee_id, o.module_id, o.status, o.due_date, o.grace_days, o.is_required,
+               o.completion_date, o.score, o.is_late, o.days_late, o.exemption_reason)
+              is distinct from
+              (n.employee_id, n.module_id, n.status, n.due_date, n.grace_days, n.is_required,
+               n.completion_date, n.score, n.is_late, n.days_late, n.exemption_reason)
+        returning h.org_id, h.assignment_id, pg_catalog.lower(h.valid) as since
+    )
+    select pg_catalog.array_agg(r.assignment_id), pg_catalog.array_agg(r.since)
+    into v_replaced, v_since
+    from replaced r;
+    insert into app.assignment_history (org_id, assignment_id, employee_id, module_id, status,
+                                        due_date, grace_days, is_required, completion_date, score,
+                                        is_late, days_late, exemption_reason, valid)
+    select n.org_id, n.id, n.employee_id, n.module_id, n.status, n.due_date, n.grace_days,
+           n.is_required, n.completion_date, n.score, n.is_late, n.days_late, n.exemption_reason,
+           pg_catalog.tstzrange(greatest(pg_catalog.now(), r.since), null)
+    from new_rows n
+    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    left join rows from (pg_catalog.unnest(v_replaced), pg_catalog.unnest(v_since)) as r(assignment_id, since)
+      on r.assignment_id = n.id
+    where (o.employee_id, o.module_id, o.status, o.due_date, o.grace_days, o.is_required,
+           o.completion_date, o.score, o.is_late, o.days_late, o.exemption_reason)
+          is distinct from
+          (n.employee_id, n.module_id, n.status, n.due_date, n.grace_days, n.is_required,
+           n.completion_date, n.score, n.is_late, n.days_late, n.exemption_reason);
+    -- A completion recorded, corrected or withdrawn changes the figures from the earliest local day
+    -- it touches: forget them from the cache.
+    select pg_catalog.array_agg(x.org_id), pg_catalog.array_agg(x.from_day)
+    into v_orgs, v_days
+    from (
+        select n.org_id,
+               least(case when o.status = 'completed' then app.local_date(o.org_id, o.completion_date) end,
+                     case when n.status = 'completed' then app.local_date(n.org_id, n.completion_date) end)
+                   as from_day
+        from new_rows n
+        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        where (o.status = 'completed', o.completion_date) is distinct from (n.status = 'completed', n.completion_date)
+    ) x
+    where x.from_day is not null;
+    if v_orgs is not null then
+        perform app.forget_cached_figures(v_orgs, v_days);
+    end if;
+    return null;
+end
+$$;
+comment on function app.record_assignment_history() is
+    'AFTER STATEMENT trigger of training_assignments: keeps app.assignment_history (one version per change of the named columns, system-time ranges).';
+
+create or replace trigger assignment_history_on_insert
+    after insert on app.training_assignments
+    referencing new table as new_rows
+    for each statement execute function app.record_assignment_history();
+create or replace trigger assignment_history_on_update
+    after update on app.training_assignments
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function app.record_assignment_history();
+create or replace trigger assignment_history_on_delete
+    after delete on app.training_assignments
+    referencing old table as old_rows
+    for each statement execute function app.record_assignment_history();
+
+-- AFTER STATEMENT trigger of employees (insert, update, delete): status, department, location.
+create or replace function app.record_employee_history() returns trigger
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_replaced uuid[];
+    v_since timestamptz[];
+begin
+    if tg_op = 'INSERT' then
+        insert into app.employee_history (org_id, employee_id, status, department_id, location_id, valid)
+        select n.org_id, n.id, n.status, n.department_id, n.location_id,
+               pg_catalog.tstzrange(pg_catalog.now(), null)
+        from new_rows n;
+        return null;
+    end if;
+    if tg_op = 'DELETE' then
+        update app.employee_history h
+        set valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid), pg_catalog.now())
+        from old_rows o
+        where h.org_id = o.org_id and h.employee_id = o.id and pg_catalog.upper_inf(h.valid)
+          and pg_catalog.lower(h.valid) < pg_catalog.now();
+        delete from app.employee_history h
+        using old_rows o
+        where h.org_id = o.org_id and h.employee_id = o.id and pg_catalog.upper_inf(h.valid);
+        return null;
+    end if;
+    update app.employee_history h
+    set valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid), pg_catalog.now())
+    from new_rows n
+    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    where h.org_id = n.org_id and h.employee_id = n.id and pg_catalog.upper_inf(h.valid)
+      and pg_catalog.lower(h.valid) < pg_catalog.now()
+      and (o.status, o.department_id, o.location_id) is distinct from (n.status, n.department_id, n.location_id);
+    with replaced as (
+        delete from app.employee_history h
+        using new_rows n
+        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        where h.org_id = n.org_id and h.employee_id = n.id and pg_catalog.upper_inf(h.valid)
+          and pg_catalog.lower(h.valid) >= pg_catalog.now()
+          and (o.status, o.department_id, o.location_id) is distinct from (n.status, n.department_id, n.location_id)
+        returning h.employee_id, pg_catalog.lower(h.valid) as since
+    )
+    select pg_catalog.array_agg(r.employee_id), pg_catalog.array_agg(r.since)
+    into v_replaced, v_since
+    from replaced r;
+    insert into app.employee_history (org_id, employee_id, status, department_id, location_id, valid)
+    select n.org_id, n.id, n.status, n.department_id, n.location_id,
+           pg_catalog.tstzrange(greatest(pg_catalog.now(), r.since), null)
+    from new_rows n
+    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    left join rows from (pg_catalog.unnest(v_replaced), pg_catalog.unnest(v_since)) as r(employee_id, since)
+      on r.employee_id = n.id
+    where (o.status, o.department_id, o.location_id) is distinct from (n.status, n.department_id, n.location_id);
+    return null;
+end
+$$;
+comment on function app.record_employee_history() is
+    'AFTER STATEMENT trigger of employees: keeps app.employee_history (status, department, location; system-time ranges).';
+
+create or replace trigger employee_history_on_insert
+    after insert on app.employees
+    referencing new table as new_rows
+    for each statement execute function app.record_employee_history();
+create or replace trigger employee_history_on_update
+    after update on app.employees
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function app.record_employee_history();
+create or replace trigger employee_history_on_delete
+    after delete on app.employees
+    referencing old table as old_rows
+    for each statement execute function app.record_employee_history();
+
+-- The instant a local day ends in the organisation's zone: the as-of instant of that day.
+create or replace function app.end_of_local_day(p_org_id uuid, p_day date) returns timestamptz
+language sql stable parallel safe
+set search_path = ''
+as $$
+    select pg_catalog.timezone(app.org_timezone(p_org_id), (p_day operator(pg_catalog.+) 1)::timestamp)
+$$;
+comment on function app.end_of_local_day(uuid, date) is
+    'The instant the organisation''s local day ends (the next day''s local midnight): the as-of instant of that day.';
+grant execute on function app.end_of_local_day(uuid, date) to authenticated, sync_worker, web_app;
+
+-- Every assignment of an organisation (or of one employee) as it stood at the end of local day p_day (THE AS-OF RULE
+-- above), with its employee's department, location and status of that moment. state: completed,
+-- exempted, overdue or open. The caller is checked (own organisation; employees their own).
+create or replace function app.assignments_as_of(p_org_id uuid, p_day date, p_employee_id uuid default null)
+returns table (assignment_id uuid, employee_id uuid, module_id uuid, department_id uuid,
+               location_id uuid, due_date date, grace_days integer, required boolean, counts boolean, state text,
+               days_overdue integer, completion_date timestamptz, recorded_later boolean,
+               corrected_later boolean)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+begin
+    -- Security definer: with row-level security the range test (not leakproof) could not use the
+    -- (org_id, valid) index and every version of the organisation would be read. The caller's
+    -- rights are checked here instead, null-safely: a signed-in user reads only their own
+    -- organisation, and an employee only their own assignments.
+    if app.current_user_id() is not null
+       and (p_org_id is distinct from app.current_org_id()
+            or (app.current_app_role() is distinct from 'superadmin'
+                and app.current_app_role() is distinct from 'hr_admin'
+                and app.current_app_role() is distinct from 'manager'
+                and app.current_app_role() is distinct from 'viewer'
+                and p_employee_id is distinct from app.current_employee_id())) then
+        raise exception 'you may not read the history of organisation % or employee %', p_org_id,
+                        coalesce(p_employee_id::text, '(all)')
+            using errcode = '42501',
+                  detail = 'Staff read their own organisation''s history; an employee only their own.',
+                  hint = 'Ask for your own organisation (or, as an employee, your own record).';
+    end if;
+    -- Planned for this organisation, day and instant (EXECUTE with literals): a generic plan
+    -- cannot know how many versions are valid at the instant, and a wrong guess (a nested loop
+    -- over the employee versions) costs minutes instead of a second.
+    return query execute pg_catalog.format($q$
+        with v as (
+            select h.*, e.department_id, e.location_id, e.status as employee_status,
+                   case when a.id is null then
+                            case when h.status = 'completed' then h.completion_date end
+                        when a.status = 'completed' then a.completion_date
+                   end as known_completion
+            from app.assignment_history h
+            join app.employee_history e
+              on e.org_id = h.org_id and e.employee_id = h.employee_id and e.valid @> %3$L::timestamptz
+            left join app.training_assignments a on a.org_id = h.org_id and a.id = h.assignment_id
+            where h.org_id = %1$L::uuid and h.valid @> %3$L::timestamptz
+              and e.org_id = %1$L::uuid %4$s
+        ),
+        s as (
+            select v.*,
+                   case when v.known_completion < %3$L::timestamptz then 'completed'
+                        when v.status = 'exempted' then 'exempted'
+                        when %2$L::date > v.due_date + v.grace_days then 'overdue'
+                        else 'open'
+                   end as day_state
+            from v
+        )
+        select s.assignment_id, s.employee_id, s.module_id, s.department_id, s.location_id, s.due_date,
+               s.grace_days, s.is_required, app.counts_toward_compliance(s.is_required, s.employee_status),
+               s.day_state,
+               case when s.day_state = 'overdue' then app.days_overdue(s.due_date, %2$L::date) end,
+               case when s.day_state = 'completed' then s.known_completion end,
+               s.day_state = 'completed' and s.status is distinct from 'completed',
+               s.status = 'completed' and s.completion_date is distinct from s.known_completion
+        from s$q$,
+        p_org_id, p_day, app.end_of_local_day(p_org_id, p_day),
+        case when p_employee_id is not null
+             then pg_catalog.format('and h.employee_id = %L::uuid and e.employee_id = %L::uuid',
+                                    p_employee_id, p_employee_id)
+             else '' end);
+end
+$$;
+comment on function app.assignments_as_of(uuid, date, uuid) is
+    'Every assignment of an organisation (or one employee) at the end of a local day: the version valid then, its employee''s department, location and status then, the completion known now judged by its time (flagged recorded/corrected later). Checks the caller: own organisation; employees their own.';
+grant execute on function app.assignments_as_of(uuid, date, uuid) to authenticated, sync_worker;
+
+-- The figures of a past day in the shape of app.compliance_snapshots: one org-wide row
+-- (department and location null) and one row per department × location group with active
+-- employees or counted assignments (employees with neither are in the org-wide row only).
+create or replace function app.compliance_groups_as_of(p_org_id uuid, p_day date)
+returns table (department_id uuid, location_id uuid, active_employees bigint, required bigint,
+               completed bigint, overdue bigint, exempted bigint, completed_recorded_later bigint,
+               corrected_later bigint)
+language sql stable
+set search_path = ''
+as $$
+    with facts as (
+        select f.department_id, f.location_id, grouping(f.department_id, f.location_id) as g,
+               pg_catalog.count(*) as required,
+               pg_catalog.count(*) filter (where f.state = 'completed') as completed,
+               pg_catalog.count(*) filter (where f.state = 'overdue') as overdue,
+               pg_catalog.count(*) filter (where f.state = 'exempted') as exempted,
+               pg_catalog.count(*) filter (where f.recorded_later) as recorded_later,
+               pg_catalog.count(*) filter (where f.corrected_later) as corrected_later
+        from app.assignments_as_of(p_org_id, p_day) f
+        where f.counts
+        group by grouping sets ((f.department_id, f.location_id), ())
+    ),
+    heads as (
+        select e.department_id, e.location_id, grouping(e.department_id, e.location_id) as g,
+               pg_catalog.count(*) as active_employees
+        from app.employee_history e
+        where e.org_id = p_org_id and e.valid @> app.end_of_local_day(p_org_id, p_day)
+          and e.status = 'active'
+        group by grouping sets ((e.department_id, e.location_id), ())
+    ),
+    rows as (
+        select f.department_id, f.location_id, f.g, 0::bigint as active_employees, f.required,
+               f.completed, f.overdue, f.exempted, f.recorded_later, f.corrected_later
+        from facts f
+        union all
+        select h.department_id, h.location_id, h.g, h.active_employees, 0, 0, 0, 0, 0, 0
+        from heads h
+        union all
+        select null, null, 3, 0, 0, 0, 0, 0, 0, 0
+    )
+    select case when r.g = 0 then r.department_id end, case when r.g = 0 then r.location_id end,
+           pg_catalog.sum(r.active_employees)::bigint, pg_catalog.sum(r.required)::bigint,
+           pg_catalog.sum(r.completed)::bigint, pg_catalog.sum(r.overdue)::bigint,
+           pg_catalog.sum(r.exempted)::bigint, pg_catalog.sum(r.recorded_later)::bigint,
+           pg_catalog.sum(r.corrected_later)::bigint
+    from rows r
+    where r.g <> 0 or r.department_id is not null or r.location_id is not null
+    group by r.g = 0, case when r.g = 0 then r.department_id end, case when r.g = 0 then r.location_id end
+$$;
+comment on function app.compliance_groups_as_of(uuid, date) is
+    'The compliance figures at the end of a local day, from the history: the org-wide row and the department × location groups (the snapshot shape).';
+grant execute on function app.compliance_groups_as_of(uuid, date) to authenticated, sync_worker;
+
+-- The figures of a day as group rows in the snapshot shape, from one source: 'snapshot' (the
+-- cache), 'history' (computed) or 'live' (the counters and head counts of now).
+create or replace function app.compliance_groups(p_org_id uuid, p_day date, p_source text)
+returns table (department_id uuid, location_id uuid, active_employees bigint, required bigint,
+               completed bigint, overdue bigint, exempted bigint, completed_recorded_later bigint,
+               corrected_later bigint)
+language sql stable
+set search_path = ''
+as $$
+    select s.department_id, s.location_id, s.active_employees::bigint,
+           s.required_assignments::bigint, s.completed_assignments::bigint,
+           s.overdue_assignments::bigint, s.exempted_assignments::bigint,
+           s.completed_recorded_later::bigint, s.corrected_later::bigint
+    from app.compliance_snapshots s
+    where p_source = 'snapshot' and s.org_id = p_org_id and s.snapshot_date = p_day
+    union all
+    select g.*
+    from app.compliance_groups_as_of(p_org_id, p_day) g
+    where p_source = 'history'
+    union all
+    select case when x.g = 0 then x.department_id end, case when x.g = 0 then x.location_id end,
+           pg_catalog.sum(x.active_employees)::bigint, pg_catalog.sum(x.required)::bigint,
+           pg_catalog.sum(x.completed)::bigint, pg_catalog.sum(x.overdue)::bigint,
+           pg_catalog.sum(x.exempted)::bigint, 0::bigint, 0::bigint
+    from (
+        select c.department_id, c.location_id, grouping(c.department_id, c.location_id) as g,
+               0::bigint as active_employees, pg_catalog.sum(c.required_count)::bigint as required,
+               pg_catalog.sum(c.completed_count)::bigint as completed,
+               pg_catalog.sum(c.overdue_count)::bigint as overdue,
+               pg_catalog.sum(c.exempted_count)::bigint as exempted
+        from app.compliance_counters c
+        where p_source = 'live' and c.org_id = p_org_id
+        group by grouping sets ((c.department_id, c.location_id), ())
+        union all
+        select h.department_id, h.location_id, grouping(h.department_id, h.location_id),
+               pg_catalog.sum(h.active_employees)::bigint, 0, 0, 0, 0
+        from app.compliance_headcounts h
+        where p_source = 'live' and h.org_id = p_org_id
+        group by grouping sets ((h.department_id, h.location_id), ())
+        union all
+        select null, null, 3, 0, 0, 0, 0, 0 where p_source = 'live'
+    ) x
+    where p_source = 'live' and (x.g <> 0 or x.department_id is not null or x.location_id is not null)
+    group by x.g = 0, case when x.g = 0 then x.department_id end, case when x.g = 0 then x.location_id end
+    having not (x.g = 0) or pg_catalog.sum(x.required) <> 0 or pg_catalog.sum(x.active_employees) <> 0
+$$;
+comment on function app.compliance_groups(uuid, date, text) is
+    'The compliance figures of a day as the org-wide row and department × location group rows, from the cache (''snapshot''), the history (''history'') or the live counters (''live'').';
+grant execute on function app.compliance_groups(uuid, date, text) to authenticated;
+
