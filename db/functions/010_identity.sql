@@ -62,17 +62,68 @@ language sql stable
 as $$ select (app.current_identity() operator(pg_catalog.->>) 'employee')::uuid $$;
 comment on function app.current_employee_id() is 'The employee record linked to the signed-in user, if any.';
 
+-- Reviews and escalations follow the management chain past managers who can no longer act (DESIGN
+-- §5 "Deactivation"): a manager acts when their employee record is active and has an active login.
+-- An employee's acting manager is the nearest such manager up the chain; a manager's direct reports
+-- are their own reports plus, through any report who cannot act, that report's reports, and so on.
+create or replace function app.manager_can_act(p_org_id uuid, p_employee_id uuid) returns boolean
+language sql stable security definer
+set search_path = ''
+as $$
+    select exists (select from app.employees m
+                   join app.app_users u on u.org_id = m.org_id and u.employee_id = m.id and u.active
+                   where m.org_id = p_org_id and m.id = p_employee_id and m.status = 'active')
+$$;
+comment on function app.manager_can_act(uuid, uuid) is
+    'Whether the employee is active and has an active login (may act as a manager).';
+
+create or replace function app.acting_manager_user_id(p_org_id uuid, p_employee_id uuid) returns uuid
+language sql stable security definer
+set search_path = ''
+as $$
+    with recursive chain (id, depth, path) as (
+        select e.manager_id, 1, array[e.id]
+        from app.employees e
+        where e.org_id = p_org_id and e.id = p_employee_id and e.manager_id is not null
+        union all
+        select m.manager_id, c.depth + 1, c.path operator(pg_catalog.||) m.id
+        from chain c
+        join app.employees m on m.org_id = p_org_id and m.id = c.id
+        where m.manager_id is not null and not m.manager_id operator(pg_catalog.=) any (c.path)
+          and not app.manager_can_act(p_org_id, m.id)
+    )
+    select u.id
+    from chain c
+    join app.employees m on m.org_id = p_org_id and m.id = c.id and m.status = 'active'
+    join app.app_users u on u.org_id = p_org_id and u.employee_id = m.id and u.active
+    order by c.depth
+    limit 1
+$$;
+comment on function app.acting_manager_user_id(uuid, uuid) is
+    'The login of the nearest manager up the employee''s chain who is active with an active login, or null.';
+
 create or replace function app.direct_report_ids() returns uuid[]
 language sql stable security definer
 set search_path = ''
 as $$
-    select coalesce(pg_catalog.array_agg(e.id), '{}')
-    from app.employees e
-    where e.org_id = app.current_org_id()
-      and app.current_employee_id() is not null   -- no linked employee: no direct reports
-      and e.manager_id = app.current_employee_id()
+    with recursive reports (id) as (
+        select e.id
+        from app.employees e
+        where e.org_id = app.current_org_id()
+          and app.current_employee_id() is not null   -- no linked employee: no direct reports
+          and e.manager_id = app.current_employee_id()
+        union
+        select e.id
+        from reports r
+        join app.employees e on e.org_id = app.current_org_id() and e.manager_id = r.id
+        where not app.manager_can_act(app.current_org_id(), r.id)
+          and e.id is distinct from app.current_employee_id()
+    )
+    select coalesce(pg_catalog.array_agg(r.id), '{}') from reports r
 $$;
-comment on function app.direct_report_ids() is 'The employees whose manager is the signed-in user''s employee.';
+comment on function app.direct_report_ids() is
+    'The employees whose acting manager is the signed-in user''s employee (their own reports, and '
+    'the reports of any report who can no longer act as a manager, down the chain).';
 
 -- Rights checks compare a record's employee with the caller's, which is null for a user with no
 -- linked employee record (viewers, service logins, many admins). These two answer false, never
@@ -143,6 +194,7 @@ comment on function app.pre_request() is 'PostgREST pre-request hook: refuses un
 grant execute on function app.jwt_claims(), app.current_user_id(), app.current_identity(),
     app.current_org_id(),
     app.current_app_role(), app.current_employee_id(), app.direct_report_ids(),
+    app.manager_can_act(uuid, uuid), app.acting_manager_user_id(uuid, uuid),
     app.current_role_in(app.app_role[]), app.is_own_employee(uuid), app.is_direct_report(uuid)
     to authenticated, web_app;
 grant execute on function app.pre_request() to anon, authenticated;

@@ -8,7 +8,8 @@
 --   2. due-soon reminders: open required assignments due within the department rule's
 --      reminder_days_before (else the organisation's reminder_days);
 --   3. overdue notifications to the employee;
---   4. escalations: overdue for more than the organisation's escalation_days -> the manager;
+--   4. escalations: overdue for more than the organisation's escalation_days -> the acting manager
+--      (the nearest active one up the chain), else the HR admins;
 --   5. certifications expiring within 30 days -> the employee;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
 --   8. the day's compliance snapshots (app.take_compliance_snapshots(day), helper-5's).
@@ -110,7 +111,16 @@ begin
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
     join app.organizations o on o.id = a.org_id
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-    join app.app_users mu on mu.org_id = e.org_id and mu.employee_id = e.manager_id and mu.active
+    -- the acting manager up the chain, else the organisation's HR admins
+    cross join lateral (
+        select app.acting_manager_user_id(e.org_id, e.id) as id
+        where app.acting_manager_user_id(e.org_id, e.id) is not null
+        union all
+        select h.id from app.app_users h
+        where h.org_id = e.org_id and h.app_role = 'hr_admin' and h.active
+          and h.employee_id is distinct from e.id
+          and app.acting_manager_user_id(e.org_id, e.id) is null
+    ) mu
     where a.status = 'overdue'
       and p_day > a.due_date + a.grace_days + o.escalation_days;
 
