@@ -478,8 +478,12 @@ def make_call(
         )
     if function == "invite_user":
         return Call(
-            _call(function, email=f"invited-{uuid.uuid4().hex[:8]}@rights.test", role="employee",
-                  employee_id=employee),
+            _call(
+                function,
+                email=f"invited-{uuid.uuid4().hex[:8]}@rights.test",
+                role="employee",
+                employee_id=employee,
+            ),
             _is("employeeId", str(employee)),
         )
     if function == "recalculate_employee":

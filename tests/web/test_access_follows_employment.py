@@ -70,5 +70,3 @@ def test_a_terminated_manager_is_signed_out_everywhere(
         api.call(user["id"], "select id from api.employees limit 1", method="GET")
     assert refused.value.sqlstate == "PT403"
     assert "deactivated" in (refused.value.detail or "")
-
-
