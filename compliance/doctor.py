@@ -746,7 +746,7 @@ def check_unsynced_organisations(conn: psycopg.Connection[Any], slug: str) -> li
     rows = conn.execute(
         "select o.slug from app.organizations o"
         " where not exists (select from app.sync_runs r where r.org_id = o.id)"
-        " order by o.created_at, o.slug"
+        " order by o.created_at desc, o.slug"  # the newest first: usually the one being set up
     ).fetchall()
     findings: list[Finding] = []
     others = [r["slug"] for r in rows if r["slug"] != slug]
