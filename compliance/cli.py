@@ -3,6 +3,7 @@
     compliance db migrate            apply migrations, re-apply functions and policies
     compliance db reset --yes        drop and recreate the database, then migrate
     compliance db seed-demo          load the demo organisation
+    compliance org create ...        a new organisation with its first superadmin
     compliance token --email E       print a JWT for that user (HS256, JWT_SECRET)
     compliance dev up | dev stop     a local PostgreSQL under .data/pg for development
 
@@ -188,6 +189,65 @@ def db_seed_demo() -> None:
     settings = _settings("database_url")
     assert settings.database_url is not None
     _seed(settings.database_url)
+
+
+# -- org -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def org() -> None:
+    """Organisations (operators): create one with its first superadmin."""
+
+
+NEXT_STEPS = """\
+Next steps for {slug}:
+  1. Identity provider: people sign in with tokens of your identity provider (README
+     "Sign-in through your identity provider"): set JWT_JWKS_URL (or JWT_JWKS_FILE),
+     JWT_ISSUER and JWT_AUDIENCE for the web app, and PostgREST's jwt-secret (the JWKS),
+     jwt-aud and jwt-role-claim-key. The first sign-in of {email} links their login.
+     For a development token: compliance token --email {email} --org {slug}
+  2. Upstream credentials: run a worker for this organisation with COMPLIANCE_ORG_SLUG={slug},
+     ZENEFITS_API_KEY, ZENEFITS_COMPANY_ID, GOOGLE_SERVICE_ACCOUNT_KEY,
+     GOOGLE_CLASSROOM_SUBJECT and GOOGLE_CLASSROOM_COURSE_ID (compliance doctor checks them).
+  3. First sync: COMPLIANCE_ORG_SLUG={slug} compliance sync all
+  4. Users: {email} invites colleagues with POST /rpc/invite_user (email, role, employee_id).
+  HIPAA-covered? Keep the audit trail 6 years:
+     update app.organizations set audit_retention_months = 72 where slug = '{slug}';"""
+
+
+@org.command("create")
+@click.option("--name", required=True, help="The organisation's name.")
+@click.option("--slug", required=True, help="Short lower-case id, e.g. annarbor-medical.")
+@click.option("--timezone", required=True, help="IANA time zone of its day, e.g. America/Detroit.")
+@click.option("--admin-email", required=True, help="E-mail of its first superadmin.")
+@click.option("--admin-name", default=None, help="Display name of the first superadmin.")
+@friendly_errors
+def org_create(
+    name: str, slug: str, timezone: str, admin_email: str, admin_name: str | None
+) -> None:
+    """Create an organisation and its first superadmin (running it again changes nothing)."""
+    settings = _settings("database_url")
+    assert settings.database_url is not None
+    try:
+        with psycopg.connect(settings.database_url) as conn:
+            row = conn.execute(
+                "select app.create_organization(p_name => %s, p_slug => %s, p_timezone => %s,"
+                " p_admin_email => %s, p_admin_name => %s)",
+                [name, slug, timezone, admin_email, admin_name],
+            ).fetchone()
+    except (psycopg.errors.InvalidParameterValue, psycopg.errors.UniqueViolation) as exc:
+        lines = [exc.diag.message_primary or str(exc)]
+        lines += [text for text in (exc.diag.message_detail, exc.diag.message_hint) if text]
+        _fail("\n       ".join(lines))
+    assert row is not None
+    result = row[0]
+    verb = "created" if result["created"] else "already exists (nothing changed)"
+    click.echo(
+        f"organisation {result['slug']} ({result['name']}, {result['timezone']}) {verb}:"
+        f" id {result['organizationId']}, superadmin {result['adminEmail']}"
+        f" (user {result['adminUserId']})"
+    )
+    click.echo(NEXT_STEPS.format(slug=result["slug"], email=result["adminEmail"]))
 
 
 # -- token ---------------------------------------------------------------------------------

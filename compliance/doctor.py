@@ -18,6 +18,9 @@ postgrest       when POSTGREST_URL is set: it answers, serves api.health, shares
 web             when WEB_URL is set: GET /health answers 200
 upstreams       ZENEFITS_API_KEY, ZENEFITS_COMPANY_ID, GOOGLE_SERVICE_ACCOUNT_KEY (well formed) and
                 COMPLIANCE_ORG_SLUG are set; that organisation exists
+organisations   notes (not problems) the organisations no sync has run for: new ones whose
+                upstreams are not configured yet (``compliance org create`` made them), and
+                the worker's own before its first sync
 
 :func:`run_checks` returns :class:`Finding` objects; :func:`render` prints them; the exit status
 is 0 only when no finding is a problem.
@@ -128,6 +131,7 @@ class Level(Enum):
     OK = "ok"
     PROBLEM = "PROBLEM"
     SKIPPED = "skipped"
+    NOTE = "note"  # worth knowing, not a problem (e.g. an organisation not synced yet)
 
 
 @dataclass
@@ -736,6 +740,41 @@ def check_organisation(conn: psycopg.Connection[Any], slug: str) -> Finding:
     return _ok("organisation", f"{slug}: {row['name']}")
 
 
+def check_unsynced_organisations(conn: psycopg.Connection[Any], slug: str) -> list[Finding]:
+    """Organisations no sync has run for yet: new ones (``compliance org create``) whose
+    upstreams are not configured yet, or the worker's own before its first sync."""
+    rows = conn.execute(
+        "select o.slug from app.organizations o"
+        " where not exists (select from app.sync_runs r where r.org_id = o.id)"
+        " order by o.created_at desc, o.slug"  # the newest first: usually the one being set up
+    ).fetchall()
+    findings: list[Finding] = []
+    others = [r["slug"] for r in rows if r["slug"] != slug]
+    if slug and any(r["slug"] == slug for r in rows):
+        findings.append(
+            Finding(
+                "organisations",
+                Level.NOTE,
+                f"{slug} (COMPLIANCE_ORG_SLUG) has not been synced yet",
+                "run `compliance sync all` (or start `compliance worker`, which syncs at once)",
+            )
+        )
+    if others:
+        worker = f"the worker syncs {slug}" if slug else "COMPLIANCE_ORG_SLUG is not set"
+        findings.append(
+            Finding(
+                "organisations",
+                Level.NOTE,
+                f"{len(others)} organisation(s) with no upstreams configured yet, never synced"
+                f" ({worker}): {_some(others)}",
+                "for each, run a worker with COMPLIANCE_ORG_SLUG=<slug> and that organisation's"
+                " ZENEFITS_API_KEY, ZENEFITS_COMPANY_ID, GOOGLE_SERVICE_ACCOUNT_KEY,"
+                " GOOGLE_CLASSROOM_SUBJECT, GOOGLE_CLASSROOM_COURSE_ID, then `compliance sync all`",
+            )
+        )
+    return findings
+
+
 # -- PostgREST -------------------------------------------------------------------------------------
 
 
@@ -901,6 +940,9 @@ def run_checks(
                     database_checks.append(
                         ("organisation", lambda c, _files: [check_organisation(c, slug)])
                     )
+                database_checks.append(
+                    ("organisations", lambda c, _files: check_unsynced_organisations(c, slug))
+                )
                 for name, check in database_checks:
                     try:
                         findings.extend(check(conn, files))

@@ -126,6 +126,13 @@ def _add_callers(conn: psycopg.Connection[Any], org: Org) -> RightsOrg:
         ).fetchone()
         assert row is not None
         users[caller.key] = row[0]
+    row = conn.execute(
+        "insert into app.app_users (org_id, email, display_name, app_role, active)"
+        " values (%s, %s, 'Inactive', 'viewer', false) returning id",
+        [o, f"rights-inactive@{org.slug}.test"],
+    ).fetchone()
+    assert row is not None
+    users["inactive"] = row[0]  # a login to reactivate (no caller)
     emp_ids = list(employees.values())
     # Every target's HIPAA (M1) assignment stays open; its M2 assignment is exempted (for
     # unexempt); its r_review record is submitted (for review). Set by the operator (no token).
@@ -155,6 +162,15 @@ def _add_callers(conn: psycopg.Connection[Any], org: Org) -> RightsOrg:
         for emp, row_id in rows:
             records[(emp, key)] = row_id
     for emp in emp_ids:
+        # an open exception case about each employee (to resolve)
+        row = conn.execute(
+            "insert into app.assignment_exceptions (org_id, kind, subject_key, rule, message,"
+            " resolution_hint, employee_id) values (%s, 'duplicate_person', %s, 'world',"
+            " 'A case of the rights world.', 'Resolve it.', %s) returning id",
+            [o, str(emp), emp],
+        ).fetchone()
+        assert row is not None
+        records[(emp, "exception")] = row[0]
         for key in ("open", "exempted", "document", "submitted"):
             assert (emp, key) in records, f"the world lacks the {key} row of employee {emp}"
     notifications: dict[str, uuid.UUID] = {}
@@ -304,13 +320,33 @@ def expected(operation: str, caller: Caller, target: str, settings: Settings) ->
         if target == "own" and caller.role in ADMINS and settings.hr_self_evidence:
             return "ok"
         return "PT409" if target == "own" and caller.role != "viewer" else rule
-    if operation in ("deactivate_employee", "recalculate_employee"):
+    if operation in ("deactivate_employee", "recalculate_employee", "resolve_assignment_exception"):
         return _admin_only(caller, target)
     if operation == "request_sync":
         return "ok" if caller.role in (*ADMINS, "manager") else "42501"
     if operation == "mark_notifications_read":
         return "ok" if target == "own" else "none"
+    if operation in USER_FUNCTIONS:
+        # superadmins only, refused before any look-up; targets are logins (invite: employees)
+        if caller.role != "superadmin":
+            return "42501"
+        if target == "foreign":
+            return "PT404"
+        if target == "own":
+            # invite: one's own employee has a login already; role: never one's own; deactivate
+            # oneself: another superadmin remains; reactivate: one is active already
+            return USER_FUNCTIONS[operation]
+        return "ok"
     raise KeyError(operation)
+
+
+#: The superadmins' user functions, with the outcome of calling them on oneself.
+USER_FUNCTIONS = {
+    "invite_user": "23505",
+    "change_user_role": "42501",
+    "deactivate_user": "ok",
+    "reactivate_user": "PT409",
+}
 
 
 # -- the calls ------------------------------------------------------------------------------
@@ -355,9 +391,25 @@ def make_call(
             note = world.other(org).notifications[caller.key]
         marked = 1 if target == "own" else 0
         return Call(_call(function, ids=[note]), lambda n: n == marked)
+    home = world.other(org) if target == "foreign" else org
+    if function in ("change_user_role", "deactivate_user", "reactivate_user"):
+        # targets are logins: the caller's own, a viewer of the organisation (for reactivate:
+        # an inactive one), the same of the other organisation; nobody's report has a login
+        if target == "report":
+            return None
+        if target == "own":
+            user = org.users[caller.key]
+        elif function == "reactivate_user":
+            user = home.users["inactive"]
+        else:
+            user = home.users["viewer-" if caller.key != "viewer-" else "viewer+"]
+        if function == "change_user_role":
+            return Call(_call(function, user_id=user, role="hr_admin"), _is("role", "hr_admin"))
+        if function == "deactivate_user":
+            return Call(_call(function, user_id=user, reason="rights matrix"), _is("active", False))
+        return Call(_call(function, user_id=user), _is("active", True))
     if target in ("own", "report") and not caller.linked:
         return None
-    home = world.other(org) if target == "foreign" else org
     employee = home.employees[
         {"own": f"self:{caller.role}", "report": f"report:{caller.role}"}.get(target, "stranger")
     ]
@@ -418,6 +470,21 @@ def make_call(
         return Call(
             _call(function, employee_id=employee, reason="rights matrix"),
             about(_is("status", "inactive")),
+        )
+    if function == "resolve_assignment_exception":
+        return Call(
+            _call(function, exception_id=rec[(employee, "exception")], resolution="rights matrix"),
+            _is("resolved", True),
+        )
+    if function == "invite_user":
+        return Call(
+            _call(
+                function,
+                email=f"invited-{uuid.uuid4().hex[:8]}@rights.test",
+                role="employee",
+                employee_id=employee,
+            ),
+            _is("employeeId", str(employee)),
         )
     if function == "recalculate_employee":
         return Call(_call(function, employee_id=employee), about(lambda r: True))

@@ -143,7 +143,16 @@ def _lifespan(settings: WebSettings) -> Any:
         assert settings.jwt_secret is not None
         state = AppState(
             settings=settings,
-            auth=Authenticator(settings.jwt_secret.get_secret_value(), settings.jwt_audience),
+            auth=Authenticator(
+                settings.jwt_secret.get_secret_value(),
+                settings.jwt_audience,
+                jwks_url=settings.jwt_jwks_url,
+                jwks_file=settings.jwt_jwks_file,
+                issuer=settings.jwt_issuer,
+                role_claim=settings.jwt_role_claim,
+                jwks_cache_seconds=settings.jwt_jwks_cache_seconds,
+                jwks_refetch_seconds=settings.jwt_jwks_refetch_seconds,
+            ),
             pool=pool,
             limiter=ExportLimiter(
                 settings.web_export_max_concurrent, settings.web_export_max_per_user

@@ -112,6 +112,29 @@ class WebSettings(Settings):
         description="on SIGTERM, seconds connections get to close before they are cut off",
     )
     web_log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS URL of the identity provider (RS256/ES256 tokens), cached, keys by kid",
+    )
+    jwt_jwks_file: str | None = Field(
+        default=None, description="a JWKS file instead of JWT_JWKS_URL"
+    )
+    jwt_issuer: str | None = Field(
+        default=None, description="the iss the identity provider's tokens must carry"
+    )
+    jwt_role_claim: str = Field(
+        default="role",
+        description="the claim carrying role = authenticated in the provider's tokens",
+    )
+    jwt_jwks_cache_seconds: int = Field(
+        default=300, ge=1, le=86400, description="how long the fetched JWKS is reused"
+    )
+    jwt_jwks_refetch_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="a token with an unknown kid fetches the JWKS again at most this often",
+    )
 
     @field_validator("web_database_url", mode="before")
     @classmethod
@@ -205,6 +228,13 @@ def load_web_settings(**overrides: Any) -> WebSettings:
     if settings is not None:
         if settings.jwt_secret is None:
             problems.append(_describe({"type": "missing", "loc": ("jwt_secret",)}))
+        if (settings.jwt_jwks_url or settings.jwt_jwks_file) and not settings.jwt_issuer:
+            problems.append(
+                "JWT_ISSUER is not set: the identity provider's tokens (JWT_JWKS_URL or "
+                "JWT_JWKS_FILE) are only accepted with their issuer checked"
+            )
+        if settings.jwt_jwks_url and settings.jwt_jwks_file:
+            problems.append("JWT_JWKS_URL and JWT_JWKS_FILE are both set: choose one")
         if settings.database_url is None and settings.web_database_url is None:
             problems.append(
                 "WEB_DATABASE_URL is not set (nor DATABASE_URL): libpq connection string of the "

@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import time
-import uuid
 from collections.abc import Coroutine
 from typing import Any
 
@@ -145,7 +144,7 @@ async def _authenticate(state: AppState, socket: WebSocket[Any, Any, Any]) -> tu
             acting_as(conn, claims, "GET", "/ws") as cur,
         ):
             await cur.execute(
-                "select app.current_org_id() as org_id, u.display_name"
+                "select app.current_org_id() as org_id, u.id as user_id, u.display_name"
                 " from api.app_users u where u.id = app.current_user_id()"
             )
             row = await cur.fetchone()
@@ -155,16 +154,12 @@ async def _authenticate(state: AppState, socket: WebSocket[Any, Any, Any]) -> tu
         raise WebError(401, "the token's user is not an active user")
     client = Client(
         claims=claims,
-        user_id=claims_user(claims),
+        user_id=row["user_id"],
         org_id=row["org_id"],
         display_name=row["display_name"],
         queue_limit=state.settings.web_ws_queue_events,
     )
     return client, from_subprotocol is not None
-
-
-def claims_user(claims: dict[str, Any]) -> uuid.UUID:
-    return uuid.UUID(str(claims["sub"]))
 
 
 async def _receive_loop(state: AppState, socket: WebSocket[Any, Any, Any], client: Client) -> None:

@@ -48,7 +48,8 @@ begin
 end
 $$;
 
--- The reviewers of an employee's submissions, to notify: the manager's login and the
+-- The reviewers of an employee's submissions, to notify: the acting manager's login (the nearest
+-- active manager up the chain, app.acting_manager_user_id) and the
 -- organisation's HR admins (never the submitter).
 create or replace function app.notify_reviewers(p_row app.employee_requirements, p_requirement_name text)
 returns integer
@@ -73,7 +74,7 @@ begin
           from app.app_users u
           where u.org_id = p_row.org_id and u.active
             and (u.app_role = 'hr_admin'
-                 or (v_employee.manager_id is not null and u.employee_id = v_employee.manager_id))
+                 or u.id = app.acting_manager_user_id(p_row.org_id, p_row.employee_id))
             and u.employee_id is distinct from p_row.employee_id) u;
     return v_count;
 end

@@ -12,8 +12,10 @@
 --   2. due-soon reminders: open required assignments due within the department rule's
 --      reminder_days_before (else the organisation's reminder_days);
 --   3. overdue notifications to the employee (required assignments only);
---   4. escalations (required assignments only): overdue for more than the organisation's escalation_days past due + grace ->
---      the manager; the message says the days overdue (app.days_overdue, counted from the due date);
+--   4. escalations (required assignments only): overdue for more than the organisation's
+--      escalation_days past due + grace -> the acting manager (the nearest active one up the
+--      chain), else the HR admins; the message says the days overdue (app.days_overdue, counted
+--      from the due date);
 --   5. certifications expiring within 30 days -> the employee;
 --   7. requirement expiry: approved records whose expires_at is on or before the day -> pending;
 --   8. the organisation's figures of the day that ended cached from the history
@@ -113,7 +115,16 @@ begin
     from app.training_assignments a
     join app.employees e on e.org_id = a.org_id and e.id = a.employee_id and e.status = 'active'
     join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
-    join app.app_users mu on mu.org_id = e.org_id and mu.employee_id = e.manager_id and mu.active
+    -- the acting manager up the chain, else the organisation's HR admins
+    cross join lateral (
+        select app.acting_manager_user_id(e.org_id, e.id) as id
+        where app.acting_manager_user_id(e.org_id, e.id) is not null
+        union all
+        select h.id from app.app_users h
+        where h.org_id = e.org_id and h.app_role = 'hr_admin' and h.active
+          and h.employee_id is distinct from e.id
+          and app.acting_manager_user_id(e.org_id, e.id) is null
+    ) mu
     where a.org_id = p_org_id and a.status = 'overdue' and a.is_required
       and p_day > a.due_date + a.grace_days + v_org.escalation_days;
 

@@ -77,3 +77,13 @@ $$Who can sign in, with which application role (superadmin, hr_admin, manager, e
 
 Everyone reads their own row; superadmins and HR admins read the organisation's; only superadmins
 add users, change roles or deactivate (active = false takes effect on the next request).$$;
+
+-- Identity links: a user reads their own; superadmins read their organisation's. Only
+-- app.pre_request() writes them (first sign-in), so no role may insert, update or delete.
+drop policy if exists "users read their own identity links and superadmins their org's" on app.identity_links;
+create policy "users read their own identity links and superadmins their org's" on app.identity_links
+    for select to authenticated
+    using (org_id = (select app.current_org_id())
+           and (user_id = (select app.current_user_id())
+                or (select app.current_role_in('superadmin'))));
+grant select on app.identity_links to authenticated;

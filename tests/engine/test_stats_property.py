@@ -26,8 +26,9 @@ from compliance.db import ApiError
 from tests.conftest import ApiHarness
 from tests.engine.world import build_engine_world, stats_differences, unique_slug
 
-#: Refusals an operation may legitimately meet (conflict, forbidden, not found, bad input).
-EXPECTED_REFUSALS = {"PT409", "42501", "PT404", "22023"}
+#: Refusals an operation may legitimately meet (conflict, forbidden, not found, bad input, and
+#: an actor whose own employee record was deactivated: access follows employment).
+EXPECTED_REFUSALS = {"PT409", "42501", "PT404", "22023", "PT403"}
 
 
 @dataclass

@@ -24,9 +24,12 @@ select is(tests.notification_count(tests.var('emp_user')::uuid, 'assignment.over
 select is(tests.notification_count(tests.var('mgr')::uuid, 'assignment.escalated'), 0, 'no escalation yet');
 select is((tests.stats(tests.var('emp')::uuid)).training_overdue, 1, 'stats count the overdue assignment');
 
--- Day +30: 23 days past due + grace > 14 escalation days -> Ann's manager. Bob has none.
-select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 30) ->> 'escalated')::int, 1, 'one escalation');
-select is(tests.notification_count(tests.var('mgr')::uuid, 'assignment.escalated'), 1, 'to Ann''s manager');
+-- Day +30: 23 days past due + grace > 14 escalation days -> Ann's manager; Bob and the manager
+-- have no manager, so theirs go to the HR admins.
+select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 30) ->> 'escalated')::int, 3, 'three escalations');
+select is(tests.notification_count(tests.var('mgr')::uuid, 'assignment.escalated'), 1, 'Ann''s to her manager');
+select is(tests.notification_count(tests.var('hr')::uuid, 'assignment.escalated'), 2,
+          'Bob''s and the manager''s (no manager) to the HR admin');
 select is((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 30) - 'day' - 'snapshots')
           , '{"overdue": 0, "escalated": 0, "due_soon_notified": 0, "overdue_notified": 0, "requirements_expired": 0, "next_cycle_assignments": 0, "certifications_expiring": 0, "lapsed_completions": 0, "rule_date_assignments": 0}'::jsonb,
           'the same day again changes nothing');
