@@ -8,14 +8,20 @@ the web_app role; the database stores and applies it idempotently and order-safe
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from typing import Any
 
 import psycopg
 import stripe
 from litestar import Request, Response, post
+from pydantic import BaseModel, Field, ValidationError
+from stripe.params.checkout import SessionCreateParams as CheckoutSessionParams
 
 from compliance.db import api_error_from
+from web.auth import request_token
+from web.db import acting_as
 from web.errors import WebError
 from web.state import AppState
 
@@ -102,6 +108,150 @@ async def stripe_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, 
     return Response({"received": True, **result}, status_code=200)
 
 
+class CheckoutRequest(BaseModel):
+    """What a superadmin subscribes to."""
+
+    price_id: str = Field(min_length=1, max_length=255, description="a plan's Stripe price id")
+    quantity: int = Field(default=1, ge=1, le=1000, description="units of the plan")
+
+
+def _stripe_client(request: Request[Any, Any, Any]) -> stripe.StripeClient:
+    """The process's Stripe client (STRIPE_API_KEY, STRIPE_API_BASE), made on first use."""
+    app_state = request.app.state
+    client: stripe.StripeClient | None = app_state.get("stripe")
+    if client is None:
+        settings = AppState.of(request).settings
+        if settings.stripe_api_key is None:
+            raise WebError(503, "Stripe is not configured: STRIPE_API_KEY is not set")
+        client = stripe.StripeClient(
+            settings.stripe_api_key.get_secret_value(),
+            base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else {},
+            http_client=stripe.HTTPXClient(timeout=15),
+            max_network_retries=2,
+        )
+        app_state["stripe"] = client
+    return client
+
+
+async def _context(request: Request[Any, Any, Any], price_id: str | None) -> dict[str, Any]:
+    """The caller's organisation and Stripe customer (app.billing_session_context: superadmins
+    only; a price must be a plan). The lookup only reads, so it runs as a GET would."""
+    state = AppState.of(request)
+    claims = state.auth.claims(request_token(request.headers))
+    async with (
+        state.pool.connection() as conn,
+        acting_as(conn, claims, "GET", request.url.path) as cur,
+    ):
+        await cur.execute(
+            "select app.billing_session_context(p_price_id => %s) as context", [price_id]
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    context: dict[str, Any] = row["context"]
+    return context
+
+
+def _idempotency_key(request: Request[Any, Any, Any], *parts: object) -> str:
+    """The caller's Idempotency-Key, else one that makes repeats within ten minutes one."""
+    given = request.headers.get("idempotency-key")
+    if given:
+        if len(given) > 200:
+            raise WebError(400, "the Idempotency-Key header is longer than 200 characters")
+        return given
+    window = int(time.time() // 600)
+    digest = hashlib.sha256("|".join(map(str, (*parts, window))).encode()).hexdigest()
+    return f"ctm-{digest[:40]}"
+
+
+def _from_stripe(error: stripe.StripeError, what: str) -> WebError:
+    """Stripe's refusal in the web app's envelope (no key or internals in it)."""
+    message = error.user_message or "Stripe refused the request"
+    details = {"stripe_status": error.http_status, "stripe_code": error.code}
+    log.warning("Stripe refused %s: %s (%s)", what, message, error.http_status)
+    if isinstance(error, stripe.InvalidRequestError):
+        return WebError(422, f"Stripe refused the {what}: {message}", details)
+    if isinstance(error, stripe.RateLimitError):
+        return WebError(429, f"Stripe is rate limiting: {message}", details)
+    if isinstance(error, stripe.AuthenticationError):
+        return WebError(503, "Stripe refused this server's API key (STRIPE_API_KEY)", details)
+    return WebError(503, f"Stripe could not create the {what}: {message}", details)
+
+
+@post(
+    "/billing/checkout",
+    summary="Open a Stripe Checkout session (superadmins)",
+    description=(
+        'Body {"price_id", "quantity"}: a plan of this deployment (api.billing_plans lists '
+        'none to others; 400 for an unknown price). Answers {"id", "url"}: send the superadmin '
+        "to url. An Idempotency-Key header makes a retry return the same session."
+    ),
+    tags=["billing"],
+    status_code=200,
+)
+async def billing_checkout(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    try:
+        body = CheckoutRequest.model_validate_json(await request.body() or b"{}")
+    except ValidationError as error:
+        raise WebError(
+            400,
+            "invalid checkout request",
+            [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()],
+        ) from None
+    context = await _context(request, body.price_id)
+    settings = AppState.of(request).settings
+    client = _stripe_client(request)
+    params: CheckoutSessionParams = {
+        "mode": "subscription",
+        "line_items": [{"price": body.price_id, "quantity": body.quantity}],
+        "client_reference_id": context["org_id"],
+        "success_url": settings.stripe_return_url,
+        "cancel_url": settings.stripe_return_url,
+        "metadata": {"org_id": context["org_id"], "price_id": body.price_id},
+        "subscription_data": {"metadata": {"org_id": context["org_id"]}},
+    }
+    if context.get("customer"):
+        params["customer"] = context["customer"]
+    key = _idempotency_key(request, "checkout", context["org_id"], body.price_id, body.quantity)
+    try:
+        session = await client.v1.checkout.sessions.create_async(
+            params,
+            {"idempotency_key": key},
+        )
+    except stripe.StripeError as error:
+        raise _from_stripe(error, "checkout session") from None
+    return {"id": session.id, "url": session.url}
+
+
+@post(
+    "/billing/portal",
+    summary="Open a Stripe Billing Portal session (superadmins)",
+    description=(
+        'Answers {"id", "url"}: the portal where a superadmin changes the plan, the payment '
+        "method or cancels. 409 before the organisation's first checkout (no Stripe customer)."
+    ),
+    tags=["billing"],
+    status_code=200,
+)
+async def billing_portal(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    context = await _context(request, None)
+    if not context.get("customer"):
+        raise WebError(
+            409,
+            "the organisation has no Stripe customer yet",
+            {"hint": "Subscribe to a plan through POST /billing/checkout first."},
+        )
+    settings = AppState.of(request).settings
+    key = _idempotency_key(request, "portal", context["org_id"], context["customer"])
+    try:
+        session = await _stripe_client(request).v1.billing_portal.sessions.create_async(
+            {"customer": context["customer"], "return_url": settings.stripe_return_url},
+            {"idempotency_key": key},
+        )
+    except stripe.StripeError as error:
+        raise _from_stripe(error, "billing portal session") from None
+    return {"id": session.id, "url": session.url}
+
+
 def billing_handlers() -> list[Any]:
     """The billing routes of the web app."""
-    return [stripe_webhook]
+    return [stripe_webhook, billing_checkout, billing_portal]

@@ -392,3 +392,41 @@ revoke execute on function app.billing_recipients(uuid), app.stripe_time(jsonb),
 grant execute on function app.apply_stripe_event(jsonb) to web_app;
 grant execute on function app.billing_lock(uuid), app.refuse_if_billing_locked(uuid, text)
     to authenticated, sync_worker, web_app;
+
+-- What the web app needs to open a Stripe Checkout or Billing Portal session for the caller:
+-- superadmins only (42501 otherwise); for checkout, a plan of this deployment (p_price_id,
+-- 22023 when unknown). Returns {org_id, customer (null before the first checkout), plan, status}.
+create or replace function app.billing_session_context(p_price_id text default null) returns jsonb
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+    v_org uuid := app.current_org_id();
+    v_plan text;
+begin
+    if v_org is null or not app.current_role_in('superadmin') then
+        perform app.fail('42501', 'only superadmins manage billing',
+                         pg_catalog.format('Your role is %s.', coalesce(app.current_app_role()::text, 'none')),
+                         'Ask a superadmin of your organisation.');
+    end if;
+    if p_price_id is not null then
+        select p.plan into v_plan from app.billing_plans p where p.stripe_price_id = p_price_id;
+        if v_plan is null then
+            perform app.fail('22023', pg_catalog.format('%s is not a plan of this deployment', p_price_id),
+                             pg_catalog.format('The plans are: %s.',
+                                 coalesce((select pg_catalog.string_agg(p.stripe_price_id || ' (' || p.plan || ')', ', '
+                                                                        order by p.plan)
+                                           from app.billing_plans p), 'none configured')),
+                             'Pick one of the plans listed.');
+        end if;
+    end if;
+    return (select pg_catalog.jsonb_build_object('org_id', v_org, 'customer', s.stripe_customer_id,
+                                                 'plan', v_plan, 'status', s.status)
+            from (select 1) one
+            left join app.subscriptions s on s.org_id = v_org);
+end
+$$;
+comment on function app.billing_session_context(text) is
+    'For a superadmin: the organisation, its Stripe customer and the plan of a price, to open a Checkout or Portal session.';
+revoke execute on function app.billing_session_context(text) from public;
+grant execute on function app.billing_session_context(text) to authenticated;

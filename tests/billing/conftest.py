@@ -4,10 +4,7 @@ and Stripe-Signature headers computed here, independently of the stripe library 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,33 +15,13 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from tests.fakes.stripe import API_KEY, WEBHOOK_SECRET, FakeStripe, signature_header
 from tests.web.conftest import WebServer, start_server
-
-WEBHOOK_SECRET = "whsec_test_billing_0123456789abcdef"
 
 
 def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """A Stripe-Signature header: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "t.payload")>."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
-
-
-def stripe_event(
-    event_type: str, obj: dict[str, Any], created: int | None = None
-) -> dict[str, Any]:
-    """A Stripe event body (made up, shaped like Stripe's)."""
-    return {
-        "id": f"evt_{uuid.uuid4().hex}",
-        "object": "event",
-        "api_version": "2024-06-20",
-        "created": int(time.time()) if created is None else created,
-        "livemode": False,
-        "type": event_type,
-        "data": {"object": obj},
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-    }
+    """A Stripe-Signature header for ``payload`` (signed now unless ``timestamp`` says when)."""
+    return signature_header(payload, secret, timestamp)
 
 
 def body_of(event: dict[str, Any]) -> bytes:
@@ -60,12 +37,23 @@ class BillingOrg:
 
 
 @pytest.fixture(scope="module")
-def billing_server(dsn: str) -> Iterator[WebServer]:
+def fake_stripe() -> Iterator[FakeStripe]:
+    with FakeStripe() as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def billing_server(dsn: str, fake_stripe: FakeStripe) -> Iterator[WebServer]:
+    """The web app with the fake Stripe's API key, API base and webhook secret."""
     server = start_server(
         make_conninfo(dsn, user="web_app", application_name="compliance-billing-test"),
         stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_webhook_max_bytes=64 * 1024,
+        stripe_api_key=API_KEY,
+        stripe_api_base=fake_stripe.url,
+        stripe_return_url="http://app.test/billing",
     )
+    fake_stripe.webhook_url = f"{server.base}/webhooks/stripe"
     try:
         yield server
     finally:
@@ -79,7 +67,7 @@ def billing_org(dsn: str) -> BillingOrg:
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
         conn.execute(
             "insert into app.billing_plans (stripe_price_id, plan, seats_included)"
-            " values ('price_team', 'team', 25) on conflict do nothing"
+            " values ('price_team', 'team', 25), ('price_pro', 'pro', 100) on conflict do nothing"
         )
         org = conn.execute(
             "insert into app.organizations (name, slug) values (%s, %s) returning id::text",

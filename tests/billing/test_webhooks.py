@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.billing.conftest import BillingOrg, body_of, sign, stripe_event
+from tests.billing.conftest import BillingOrg, body_of, sign
+from tests.fakes.stripe import FakeStripe
 from tests.web.conftest import WebServer
 
 
-def _checkout(org: BillingOrg) -> dict[str, Any]:
-    return stripe_event(
+def _checkout(fake: FakeStripe, org: BillingOrg) -> dict[str, Any]:
+    return fake.event(
         "checkout.session.completed",
         {
             "id": "cs_test_1",
@@ -46,9 +47,12 @@ def _traces(owner: psycopg.Connection[Any], org: BillingOrg, event_id: str) -> t
 
 
 def test_a_signed_event_is_applied_once(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     body = body_of(event)
     first = _post(billing_server, body, sign(body))
     assert first.status_code == 200, first.text
@@ -66,9 +70,12 @@ def test_a_signed_event_is_applied_once(
 
 
 def test_several_v1_signatures_with_one_valid_are_accepted(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     body = body_of(event)
     good = sign(body)
     t, v1 = good.split(",")
@@ -96,25 +103,34 @@ def _refused(
 
 
 def test_no_signature_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     error = _refused(billing_server, owner, billing_org, event, body_of(event), None)
     assert error["code"] == "VALIDATION_ERROR"
     assert "Stripe-Signature" in error["message"]
 
 
 def test_a_malformed_signature_header_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     _refused(billing_server, owner, billing_org, event, body_of(event), "v1=abc")
 
 
 def test_the_wrong_secret_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     body = body_of(event)
     error = _refused(
         billing_server,
@@ -128,18 +144,24 @@ def test_the_wrong_secret_is_400(
 
 
 def test_an_altered_body_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     signature = sign(body_of(event))
     event["data"]["object"]["metadata"] = {"price_id": "price_enterprise"}
     _refused(billing_server, owner, billing_org, event, body_of(event), signature)
 
 
 def test_a_stale_timestamp_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     body = body_of(event)
     tolerance = billing_server.settings.stripe_webhook_tolerance_seconds
     error = _refused(
@@ -154,36 +176,48 @@ def test_a_stale_timestamp_is_400(
 
 
 def test_a_replayed_old_delivery_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
     # A delivery captured a day ago (its signature was valid then), sent again now.
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     body = body_of(event)
     captured = sign(body, timestamp=int(time.time()) - 86400)
     _refused(billing_server, owner, billing_org, event, body, captured)
 
 
 def test_a_validly_signed_body_that_is_not_json_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     body = b"not json at all"
     _refused(billing_server, owner, billing_org, event, body, sign(body))
 
 
 def test_a_signed_body_that_is_not_an_event_is_400(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     body = b'{"id": "evt_x", "type": "invoice.paid"}'
     error = _refused(billing_server, owner, billing_org, event, body, sign(body))
     assert error["message"] == "this is not a Stripe event"
 
 
 def test_a_body_over_the_limit_is_413(
-    billing_server: WebServer, billing_org: BillingOrg, owner: psycopg.Connection[Any]
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+    fake_stripe: FakeStripe,
 ) -> None:
-    event = _checkout(billing_org)
+    event = _checkout(fake_stripe, billing_org)
     event["data"]["object"]["metadata"]["padding"] = "x" * (
         billing_server.settings.stripe_webhook_max_bytes + 1
     )
