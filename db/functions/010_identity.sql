@@ -136,9 +136,16 @@ begin
         pg_catalog.jsonb_build_object('sub', user_row.id, 'org', user_row.org_id,
                                       'role', user_row.app_role, 'employee', user_row.employee_id)::text,
         true);
+    -- Billing never blocks evidence, except after a canceled or unpaid subscription's paid
+    -- period: then a request that may write (not GET or HEAD, not a read-only transaction such
+    -- as PostgREST's for a STABLE function) is refused with PT402. Reading and exporting stay.
+    if coalesce(pg_catalog.current_setting('request.method', true), '') not in ('GET', 'HEAD')
+       and pg_catalog.current_setting('transaction_read_only') = 'off' then
+        perform app.refuse_if_billing_locked(user_row.org_id, 'changing records');
+    end if;
 end
 $$;
-comment on function app.pre_request() is 'PostgREST pre-request hook: refuses unknown (401) and inactive (403) users.';
+comment on function app.pre_request() is 'PostgREST pre-request hook: refuses unknown (401) and inactive (403) users, and writes of an organisation whose paid period ended (402).';
 
 grant execute on function app.jwt_claims(), app.current_user_id(), app.current_identity(),
     app.current_org_id(),

@@ -1,8 +1,9 @@
--- The scheduled SQL jobs (DESIGN §12), started by the sync workers' timer: app.run_daily_jobs(day)
--- and app.run_monthly_jobs(day) (the engine's; each idempotent). sync.run_scheduled_jobs(day) runs
+-- The scheduled SQL jobs (DESIGN §12), started by the sync workers' timer: app.run_daily_jobs(day),
+-- app.run_weekly_jobs(day) (billing's usage snapshot) and app.run_monthly_jobs(day) (each
+-- idempotent). sync.run_scheduled_jobs(day) runs
 -- each job that exists at most once per day across all workers (ledger sync.job_runs), retrying a
 -- failed one on a later call (up to three attempts a day, ten minutes apart). A job that raises is
--- rolled back alone and recorded with its error. Returns {daily: ..., monthly: ...} saying for each
+-- rolled back alone and recorded with its error. Returns {daily: ..., weekly: ..., monthly: ...} saying for each
 -- job: ran, failed: <error>, already ran, running elsewhere, or missing (not installed).
 
 create or replace function sync.run_scheduled_jobs(p_day date) returns jsonb
@@ -20,7 +21,8 @@ begin
             using errcode = '22023', hint = 'Pass the date the jobs run for.';
     end if;
     for v_job in
-        select * from (values ('daily', 'app.run_daily_jobs'), ('monthly', 'app.run_monthly_jobs')) j(job, fn)
+        select * from (values ('daily', 'app.run_daily_jobs'), ('weekly', 'app.run_weekly_jobs'),
+                              ('monthly', 'app.run_monthly_jobs')) j(job, fn)
     loop
         if pg_catalog.to_regprocedure(v_job.fn || '(date)') is null then
             v_out := v_out || pg_catalog.jsonb_build_object(v_job.job, 'missing');
@@ -58,5 +60,5 @@ begin
 end
 $$;
 comment on function sync.run_scheduled_jobs(date) is
-    'Runs app.run_daily_jobs and app.run_monthly_jobs for a day, each once across all workers.';
+    'Runs app.run_daily_jobs, app.run_weekly_jobs and app.run_monthly_jobs for a day, each once across all workers.';
 grant execute on function sync.run_scheduled_jobs(date) to sync_worker;

@@ -430,3 +430,74 @@ comment on function app.billing_session_context(text) is
     'For a superadmin: the organisation, its Stripe customer and the plan of a price, to open a Checkout or Portal session.';
 revoke execute on function app.billing_session_context(text) from public;
 grant execute on function app.billing_session_context(text) to authenticated;
+
+-- The dashboard's billing block, for superadmins (null for everyone else, and when billing is
+-- not used): {status, plan, seats, used, since, statusSince, currentPeriodEnd,
+-- cancelAtPeriodEnd, writesPaused}. used = active employees; since = when they first exceeded
+-- the seats (null while within them).
+create or replace function app.dashboard_billing(p_org_id uuid) returns jsonb
+language sql stable security definer
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+               'status', s.status, 'plan', s.plan, 'seats', s.seats,
+               'used', (select pg_catalog.count(*) from app.employees e
+                        where e.org_id = s.org_id and e.status = 'active'),
+               'since', s.seats_exceeded_since, 'statusSince', s.status_since,
+               'currentPeriodEnd', s.current_period_end,
+               'cancelAtPeriodEnd', s.cancel_at_period_end,
+               'writesPaused', app.billing_lock(s.org_id) is not null)
+    from app.subscriptions s
+    where s.org_id = p_org_id and p_org_id = app.current_org_id() and app.current_role_in('superadmin')
+$$;
+comment on function app.dashboard_billing(uuid) is
+    'The billing block of api.dashboard(): for superadmins of the organisation only, else null.';
+revoke execute on function app.dashboard_billing(uuid) from public;
+grant execute on function app.dashboard_billing(uuid) to authenticated;
+
+-- The weekly usage snapshot (a scheduled job, with the daily and monthly ones): for each
+-- organisation, the last complete ISO week (Monday to Sunday) before p_day, the organisation's
+-- day, is recorded once: active employees and users when the job runs, completions whose local
+-- completion date falls in the week. Seats are compared with active employees at the same time.
+-- Idempotent: a recorded week is never rewritten. Returns {weeks, seats_checked}.
+create or replace function app.run_weekly_jobs(p_day date) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_weeks integer;
+    v_checked integer := 0;
+    v_org uuid;
+begin
+    if p_day is null then
+        perform app.fail('22023', 'run_weekly_jobs needs a day', 'p_day was null.',
+                         'Pass the date to run for.');
+    end if;
+    with weeks as (
+        select o.id as org_id,
+               pg_catalog.date_trunc('week', p_day - 7)::date as week_start
+        from app.organizations o
+    )
+    insert into app.usage_snapshots (org_id, week_start, iso_week, active_employees, active_users,
+                                     completions)
+    select w.org_id, w.week_start, pg_catalog.to_char(w.week_start, 'IYYY-"W"IW'),
+           (select pg_catalog.count(*) from app.employees e
+            where e.org_id = w.org_id and e.status = 'active'),
+           (select pg_catalog.count(*) from app.app_users u where u.org_id = w.org_id and u.active),
+           (select pg_catalog.count(*) from app.training_assignments a
+            where a.org_id = w.org_id and a.completion_date is not null
+              and app.local_date(a.org_id, a.completion_date) >= w.week_start
+              and app.local_date(a.org_id, a.completion_date) < w.week_start + 7)
+    from weeks w
+    on conflict (org_id, week_start) do nothing;
+    get diagnostics v_weeks = row_count;
+    for v_org in select s.org_id from app.subscriptions s order by s.org_id loop
+        perform app.check_seats(v_org);
+        v_checked := v_checked + 1;
+    end loop;
+    return pg_catalog.jsonb_build_object('weeks', v_weeks, 'seats_checked', v_checked);
+end
+$$;
+comment on function app.run_weekly_jobs(date) is
+    'Records each organisation''s usage for the last complete ISO week before the day (once), and checks seats.';
+revoke execute on function app.run_weekly_jobs(date) from public;
