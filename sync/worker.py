@@ -2,8 +2,8 @@
 
 Loop, until SIGTERM/SIGINT:
 
-1. once every ten minutes, ``sync.run_scheduled_jobs(today)``: the engine's daily and monthly
-   SQL jobs, each run once a day across all workers (a failed one is retried later);
+1. once every ten minutes, ``sync.run_scheduled_jobs(today)``: the daily, weekly (billing usage)
+   and monthly SQL jobs, each run once a day across all workers (a failed one is retried later);
 2. ``sync.enqueue_scheduled(org, COMPLIANCE_SYNC_INTERVAL_HOURS)``: queue the full sync when
    it is due (so the schedule, too, goes through the request queue);
 3. ``sync.claim_requests(org)``: take every queued request (FOR UPDATE SKIP LOCKED, under the

@@ -501,3 +501,18 @@ $$;
 comment on function app.run_weekly_jobs(date) is
     'Records each organisation''s usage for the last complete ISO week before the day (once), and checks seats.';
 revoke execute on function app.run_weekly_jobs(date) from public;
+
+-- analytics.usage_weekly: the weekly usage snapshots of the analyst's bound organisations.
+drop view if exists analytics.usage_weekly;
+create view analytics.usage_weekly with (security_invoker = true) as
+    select u.org_id, o.slug as organization, u.week_start, u.iso_week, u.active_employees,
+           u.active_users, u.completions, u.recorded_at
+    from app.usage_snapshots u
+    join app.organizations o on o.id = u.org_id;
+comment on view analytics.usage_weekly is
+$$Usage per organisation and ISO week (Monday to Sunday, the organisation's days), recorded once
+by the weekly job after the week ended: active employees and active users when it ran,
+completions whose local completion date falls in the week.$$;
+comment on column analytics.usage_weekly.iso_week is 'The ISO week, e.g. 2026-W05.';
+comment on column analytics.usage_weekly.completions is 'Assignments completed in the week (local completion date).';
+grant select on analytics.usage_weekly to analyst;

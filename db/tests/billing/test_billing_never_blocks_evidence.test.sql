@@ -2,7 +2,7 @@
 -- on the dashboard; after a canceled or unpaid subscription's paid period, writes are refused
 -- with PT402 and syncs pause, while reading goes on; nothing is deleted. The weekly usage job.
 begin;
-select plan(23);
+select plan(26);
 
 insert into app.billing_plans (stripe_price_id, plan, seats_included)
 values ('price_tiny', 'tiny', 1) on conflict do nothing;
@@ -83,6 +83,18 @@ select is(app.run_weekly_jobs('2026-02-04') ->> 'weeks' is not null, true, 'the 
 select is((select iso_week || ' ' || week_start || ' ' || active_employees || ' ' || active_users
            from app.usage_snapshots where org_id = tests.var('org')::uuid),
           '2026-W05 2026-01-26 2 3', 'it records the last complete ISO week of the organisation');
+update app.employees set status = 'inactive' where id = tests.var('emp2')::uuid;
+select is(app.run_weekly_jobs('2026-02-05') ->> 'weeks', '0', 'a recorded week is not recorded again');
+select is((select active_employees from app.usage_snapshots where org_id = tests.var('org')::uuid), 2,
+          '... nor rewritten');
+
+-- Analysts read the usage of their bound organisations only.
+create role billing_test_analyst login in role analyst;
+insert into app.analyst_organizations (role_name, org_id) values ('billing_test_analyst', tests.var('org')::uuid);
+set local role billing_test_analyst;
+select is((select array_agg(distinct organization) from analytics.usage_weekly), array['billing-lock'],
+          'an analyst reads the weekly usage of its bound organisation only');
+reset role;
 
 select * from finish();
 rollback;
