@@ -516,3 +516,35 @@ completions whose local completion date falls in the week.$$;
 comment on column analytics.usage_weekly.iso_week is 'The ISO week, e.g. 2026-W05.';
 comment on column analytics.usage_weekly.completions is 'Assignments completed in the week (local completion date).';
 grant select on analytics.usage_weekly to analyst;
+
+-- The demo organisation's subscription (called by the demo seed, as the owner): the team plan of
+-- the demo deployment and an active subscription, applied through app.apply_stripe_event as
+-- Stripe would send it (the same event id each time, so a second call is a duplicate).
+create or replace function app.billing_demo_subscription(
+    p_org_id uuid, p_price_id text default 'price_demo_team', p_seats_included integer default 50
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+    v_key text := pg_catalog.substr(pg_catalog.md5(p_org_id::text), 1, 16);
+begin
+    insert into app.billing_plans (stripe_price_id, plan, seats_included, features)
+    values (p_price_id, 'team', p_seats_included, '{"exports": true, "sync": true}')
+    on conflict (stripe_price_id) do nothing;
+    return app.apply_stripe_event(pg_catalog.jsonb_build_object(
+        'id', 'evt_demo_' || v_key, 'object', 'event', 'type', 'customer.subscription.created',
+        'created', extract(epoch from pg_catalog.now())::bigint,
+        'data', pg_catalog.jsonb_build_object('object', pg_catalog.jsonb_build_object(
+            'id', 'sub_demo_' || v_key, 'object', 'subscription', 'customer', 'cus_demo_' || v_key,
+            'status', 'active', 'cancel_at_period_end', false,
+            'current_period_end', extract(epoch from pg_catalog.now() + interval '1 year')::bigint,
+            'metadata', pg_catalog.jsonb_build_object('org_id', p_org_id),
+            'items', pg_catalog.jsonb_build_object('data', pg_catalog.jsonb_build_array(
+                pg_catalog.jsonb_build_object('quantity', 1,
+                    'price', pg_catalog.jsonb_build_object('id', p_price_id))))))));
+end
+$$;
+comment on function app.billing_demo_subscription(uuid, text, integer) is
+    'Gives an organisation (the demo) an active subscription on a team plan, through app.apply_stripe_event; idempotent.';
+revoke execute on function app.billing_demo_subscription(uuid, text, integer) from public;

@@ -1,7 +1,7 @@
 -- Stripe events (issue 17): stored once, applied idempotently and order-safely, each change
 -- audited with its Stripe event as the cause, evented and told to the superadmins.
 begin;
-select plan(51);
+select plan(54);
 
 insert into app.billing_plans (stripe_price_id, plan, seats_included, features)
 values ('price_team', 'team', 25, '{"exports": true}'), ('price_pro', 'pro', 100, '{"exports": true}');
@@ -177,6 +177,13 @@ select tests.authenticate_as(tests.var('other_super')::uuid, 'GET');
 select is((select count(*)::int from api.subscriptions) + (select count(*)::int from api.stripe_events), 0,
           'another organisation''s superadmin reads none of it');
 select tests.clear_authentication();
+
+-- The demo organisation's subscription: active, through the same function, once.
+select tests.set_var('demo', tests.create_org('billing-demo')::text);
+select is(app.billing_demo_subscription(tests.var('demo')::uuid) ->> 'outcome', 'applied', 'the demo subscription is applied');
+select is(app.billing_demo_subscription(tests.var('demo')::uuid) ->> 'outcome', 'duplicate', '... once');
+select is((select status::text || ' ' || plan from app.subscriptions where org_id = tests.var('demo')::uuid),
+          'active team', 'the demo organisation has an active team subscription');
 
 select * from finish();
 rollback;
