@@ -176,3 +176,21 @@ def test_the_same_idempotency_key_opens_one_session(
     }
     assert len(ids) == 1
     assert len(fake_stripe.created) == created + 1
+
+
+def test_opening_the_checkout_url_pays_and_delivers_the_webhooks(
+    billing_server: WebServer,
+    fake_stripe: FakeStripe,
+    billing_org: BillingOrg,
+    owner: psycopg.Connection[Any],
+) -> None:
+    response = _call(
+        billing_server, "/billing/checkout", billing_org.superadmin, {"price_id": "price_team"}
+    )
+    paid = httpx.get(response.json()["url"], timeout=30)
+    assert paid.status_code == 303
+    assert paid.headers["location"] == billing_server.settings.stripe_return_url
+    assert paid.json() == {"delivered": [200, 200, 200]}
+    state = _state(owner, billing_org)
+    assert state is not None
+    assert (state["status"], state["plan"]) == ("active", "team")

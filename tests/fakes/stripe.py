@@ -10,6 +10,9 @@ without the library.
   client_reference_id) and ``POST /v1/billing_portal/sessions`` (a known customer); anything
   else is Stripe's ``invalid_request_error`` (400) or ``resource_missing`` (404).
 
+Paying: ``GET <session url>`` (``/c/pay/<id>``, no key: the customer's browser) or
+``POST /_fake/checkout/<id>/complete`` completes the session and delivers its events.
+
 Webhooks: :meth:`FakeStripe.complete_checkout` turns a Checkout session into the events Stripe
 sends (``checkout.session.completed``, ``customer.subscription.created``, ``invoice.paid``);
 :meth:`FakeStripe.event` builds any other; :meth:`FakeStripe.deliver` posts one, signed (with
@@ -94,6 +97,8 @@ class FakeStripe(FakeServer):
     # -- the API --------------------------------------------------------------------------------
 
     def route(self, request: Request) -> Reply:
+        if request.method == "GET" and request.path.startswith("/c/pay/"):
+            return self._pay(request.path.removeprefix("/c/pay/"))
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return Reply(
                 401,
@@ -125,7 +130,7 @@ class FakeStripe(FakeServer):
                 return self._invalid(
                     f"No such customer: '{customer}'", "customer", 404, "resource_missing"
                 )
-            session = {
+            session: dict[str, Any] = {
                 "id": self._id("bps"),
                 "object": "billing_portal.session",
                 "customer": customer,
@@ -148,7 +153,7 @@ class FakeStripe(FakeServer):
             if not form.get(param):
                 return self._invalid(f"Missing required param: {param}.", param)
         customer = form.get("customer") or self._id("cus")
-        session = {
+        session: dict[str, Any] = {
             "id": self._id("cs_test"),
             "object": "checkout.session",
             "mode": "subscription",
@@ -173,6 +178,27 @@ class FakeStripe(FakeServer):
         self.sessions[session["id"]] = session
         self.created.append(session["id"])
         return Reply(200, {k: v for k, v in session.items() if k != "subscription_metadata"})
+
+    def _pay(self, session_id: str) -> Reply:
+        """The customer pays (the page a Checkout session's url opens): the session completes,
+        its events are delivered to ``webhook_url``, and the browser goes to success_url."""
+        session = self.sessions.get(session_id)
+        if session is None or session["status"] != "open":
+            return self._invalid(f"No open checkout session: '{session_id}'", "session", 404)
+        answers = [self.deliver(event).status_code for event in self.complete_checkout(session_id)]
+        return Reply(303, {"delivered": answers}, {"Location": session["success_url"]})
+
+    def control(self, request: Request) -> Reply | None:
+        """``POST /_fake/checkout/<session id>/complete``: the customer paid (as ``/c/pay``)."""
+        parts = request.path.strip("/").split("/")
+        if (
+            request.method == "POST"
+            and len(parts) == 4
+            and parts[1] == "checkout"
+            and parts[3] == "complete"
+        ):
+            return self._pay(parts[2])
+        return None
 
     # -- webhooks -------------------------------------------------------------------------------
 
