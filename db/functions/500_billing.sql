@@ -389,9 +389,10 @@ comment on function app.apply_stripe_event(jsonb) is
 revoke execute on function app.billing_recipients(uuid), app.stripe_time(jsonb), app.billing_lock(uuid),
     app.refuse_if_billing_locked(uuid, text), app.check_seats(uuid), app.apply_stripe_event(jsonb)
     from public;
+-- app.billing_lock and app.refuse_if_billing_locked are called only by definer functions
+-- (app.pre_request, sync.start_run, app.dashboard_billing): no role is granted them, so nobody
+-- asks another organisation's billing state.
 grant execute on function app.apply_stripe_event(jsonb) to web_app;
-grant execute on function app.billing_lock(uuid), app.refuse_if_billing_locked(uuid, text)
-    to authenticated, sync_worker, web_app;
 
 -- What the web app needs to open a Stripe Checkout or Billing Portal session for the caller:
 -- superadmins only (42501 otherwise); for checkout, a plan of this deployment (p_price_id,

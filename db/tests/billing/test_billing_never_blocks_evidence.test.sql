@@ -2,7 +2,7 @@
 -- on the dashboard; after a canceled or unpaid subscription's paid period, writes are refused
 -- with PT402 and syncs pause, while reading goes on; nothing is deleted. The weekly usage job.
 begin;
-select plan(26);
+select plan(27);
 
 insert into app.billing_plans (stripe_price_id, plan, seats_included)
 values ('price_tiny', 'tiny', 1) on conflict do nothing;
@@ -36,6 +36,8 @@ select is((api.dashboard() -> 'billing') - 'statusSince'::text - 'since'::text -
 select isnt(api.dashboard() #>> '{billing,since}', null, '... with since');
 select tests.authenticate_as(tests.var('hr')::uuid, 'GET');
 select is(api.dashboard() -> 'billing', 'null'::jsonb, 'an HR admin''s dashboard has no billing block');
+select throws_ok($$select app.billing_lock(tests.var('org')::uuid)$$, '42501', null,
+                 'no signed-in user asks an organisation''s billing state directly');
 
 -- Over the seats, staff still write.
 select lives_ok($$select tests.authenticate_as(tests.var('hr')::uuid, 'POST')$$,
