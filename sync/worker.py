@@ -177,6 +177,17 @@ class Worker:
                     )
                     if self.stop.wait(pause):
                         break
+        except psycopg.Error as exc:
+            if exc.sqlstate != "PT402":
+                log.exception("requests %s: the run failed", request_ids)
+                self._finish(conn, request_ids, summary, "failed")
+                raise
+            # billing paused the organisation's syncs: the request ends, the worker goes on
+            log.warning(
+                "requests %s: %s (%s)", request_ids, exc.diag.message_primary, exc.diag.message_hint
+            )
+            self._finish(conn, request_ids, summary, "failed")
+            return
         except Exception:
             log.exception("requests %s: the run failed", request_ids)
             self._finish(conn, request_ids, summary, "failed")

@@ -2,7 +2,7 @@
 -- on the dashboard; after a canceled or unpaid subscription's paid period, writes are refused
 -- with PT402 and syncs pause, while reading goes on; nothing is deleted. The weekly usage job.
 begin;
-select plan(27);
+select plan(29);
 
 insert into app.billing_plans (stripe_price_id, plan, seats_included)
 values ('price_tiny', 'tiny', 1) on conflict do nothing;
@@ -71,6 +71,11 @@ select tests.clear_authentication();
 select throws_ok($$select sync.start_run('billing-lock', 'employees', 'zenefits')$$, 'PT402',
                  'syncing is paused: the subscription is canceled', 'the sync pauses');
 select is((select count(*)::int from app.sync_runs where org_id = tests.var('org')::uuid), 0, '... and opens no run');
+set local role sync_worker;
+select is(sync.enqueue_scheduled('billing-lock', 24) #>> '{paused,status}', 'canceled',
+          'the scheduler queues no sync and says why');
+reset role;
+select is((select count(*)::int from app.sync_requests where org_id = tests.var('org')::uuid), 0, '... nothing is queued');
 
 -- Subscribing again lifts it.
 select is(tests.apply_stripe(tests.stripe_event('evt_lock_3', 'customer.subscription.created', 1767225800,
