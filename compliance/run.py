@@ -288,6 +288,8 @@ def plan_components(
                     str(folder),
                     "--env-file",
                     str(env_file),
+                    "--stripe-webhook-url",
+                    f"{addresses.web_url}/webhooks/stripe",
                 ),
                 env=base_env,
                 command="fake-upstreams",
@@ -324,6 +326,7 @@ def plan_components(
                 "WEB_ALLOWED_ORIGINS": config.env.get("WEB_ALLOWED_ORIGINS")
                 or f"{addresses.web_url},http://localhost:{web_port}",
             },
+            env_files=worker_files,  # the demo: the fake Stripe's STRIPE_* settings
             command="web",
             health_url=f"{addresses.web_url}/health",
             url=addresses.web_url,

@@ -247,6 +247,19 @@ def _seeded_demo() -> tuple[Any, Any]:
     type=click.IntRange(1, 1_000_000),
     help="A synthetic company of this many people (default: the demo data set of seed-demo).",
 )
+@click.option(
+    "--stripe-port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the fake Stripe (0: a free one; the printed STRIPE_API_BASE names it).",
+)
+@click.option(
+    "--stripe-webhook-url",
+    default="http://127.0.0.1:8080/webhooks/stripe",
+    show_default=True,
+    help="Where the fake Stripe delivers its signed webhooks (the web app's endpoint).",
+)
 @click.option("--courseworks", default=4, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(0, 60_000))
 @click.option(
@@ -270,6 +283,8 @@ def _seeded_demo() -> tuple[Any, Any]:
 def fake_upstreams_command(
     zenefits_port: int,
     classroom_port: int,
+    stripe_port: int,
+    stripe_webhook_url: str,
     people: int | None,
     courseworks: int,
     latency_ms: int,
@@ -277,9 +292,11 @@ def fake_upstreams_command(
     key_dir: Path,
     env_file: Path | None,
 ) -> None:
-    """Serve a fake Zenefits and a fake Google Classroom on 127.0.0.1 until Ctrl-C.
+    """Serve a fake Zenefits, a fake Google Classroom and a fake Stripe on 127.0.0.1 until Ctrl-C.
 
-    Prints the environment that points `compliance sync` / `compliance worker` at them.
+    Prints the environment that points `compliance sync` / `compliance worker` (and the web
+    app's billing) at them. Opening a Checkout session's url pays it: the fake Stripe then
+    delivers the signed webhooks to --stripe-webhook-url.
     Faults and data edits: POST /_fake/faults, /_fake/people/<id>, /_fake/submissions
     (see tests/fakes/)."""
     fakes, dataset = _fakes_module()
@@ -294,22 +311,36 @@ def fake_upstreams_command(
         latency=latency_ms / 1000,
         key_dir=key_dir,
     )
+    import tests.fakes.stripe as fake_stripe
+
     try:
         ups.start()
     except OSError as exc:
         _fail(f"cannot listen on 127.0.0.1 ({exc.strerror}); pick other ports")
+    try:
+        stripe = fake_stripe.FakeStripe(port=stripe_port, webhook_url=stripe_webhook_url)
+    except OSError as exc:
+        ups.stop()
+        _fail(f"the fake Stripe cannot listen on 127.0.0.1 ({exc.strerror}); pick another port")
+    stripe.start()
     if org is None and people is None:
         from compliance.seed import DEMO_SLUG
 
         org = DEMO_SLUG
-    env = ups.env(org)
+    env = ups.env(
+        org,
+        STRIPE_API_BASE=stripe.url,
+        STRIPE_API_KEY=stripe.api_key,
+        STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
+    )
     lines = [f"export {key}={value}" for key, value in env.items()]
     if env_file is not None:
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
     click.echo(
         f"fake Zenefits on {ups.zenefits.url} (company {data.company_id}, {len(data.people)} "
         f"people); fake Google Classroom on {ups.classroom.url} ({len(data.coursework)} course "
-        f"works, {len(data.submissions)} submissions)"
+        f"works, {len(data.submissions)} submissions); fake Stripe on {stripe.url} (webhooks to "
+        f"{stripe_webhook_url})"
     )
     for line in lines:
         click.echo(line)
@@ -325,5 +356,6 @@ def fake_upstreams_command(
         while not stop.wait(1.0):
             pass
     finally:
+        stripe.stop()
         ups.stop()
         click.echo("fake upstreams stopped")

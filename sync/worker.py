@@ -4,7 +4,8 @@ Loop, until SIGTERM/SIGINT:
 
 1. once every ten minutes, ``sync.run_scheduled_jobs(org)``: the organisation's daily jobs for
    each of its LOCAL days that has begun (after its local midnight) and not run yet, once across
-   all workers, missed days caught up in order; and the monthly job once a day. The day is the
+   all workers, missed days caught up in order; and the weekly (billing usage) and
+   monthly jobs once a day. The day is the
    database's answer (the organisation's time zone), never this machine's or the server's date;
 2. ``sync.enqueue_scheduled(org, COMPLIANCE_SYNC_INTERVAL_HOURS)``: queue the full sync when
    it is due (so the schedule, too, goes through the request queue);
@@ -179,6 +180,17 @@ class Worker:
                     )
                     if self.stop.wait(pause):
                         break
+        except psycopg.Error as exc:
+            if exc.sqlstate != "PT402":
+                log.exception("requests %s: the run failed", request_ids)
+                self._finish(conn, request_ids, summary, "failed")
+                raise
+            # billing paused the organisation's syncs: the request ends, the worker goes on
+            log.warning(
+                "requests %s: %s (%s)", request_ids, exc.diag.message_primary, exc.diag.message_hint
+            )
+            self._finish(conn, request_ids, summary, "failed")
+            return
         except Exception:
             log.exception("requests %s: the run failed", request_ids)
             self._finish(conn, request_ids, summary, "failed")

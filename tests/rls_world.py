@@ -362,6 +362,45 @@ def _build_org(conn: psycopg.Connection[Any], slug: str) -> Org:
             "status": "in_progress",
         },
     )
+    # Billing: the organisation's subscription, a Stripe event applied to it, a week's usage.
+    cus = "cus_" + slug.replace("-", "_")
+    _insert(
+        conn,
+        "app.subscriptions",
+        {
+            "org_id": o,
+            "stripe_customer_id": cus,
+            "stripe_subscription_id": "sub_" + slug.replace("-", "_"),
+            "status": "active",
+            "status_since": "now()",
+            "state_as_of": "now()",
+            "last_event_id": "evt_" + slug.replace("-", "_"),
+        },
+    )
+    _insert(
+        conn,
+        "app.stripe_events",
+        {
+            "id": "evt_" + slug.replace("-", "_"),
+            "org_id": o,
+            "type": "customer.subscription.created",
+            "created": "now()",
+            "payload_sha256": "0" * 64,
+            "outcome": "applied",
+        },
+    )
+    _insert(
+        conn,
+        "app.usage_snapshots",
+        {
+            "org_id": o,
+            "week_start": date(2026, 1, 5),
+            "iso_week": "2026-W02",
+            "active_employees": 3,
+            "active_users": 5,
+            "completions": 1,
+        },
+    )
     ids["run2"] = _new()
     _insert(
         conn,

@@ -114,6 +114,12 @@ EXPECTED: dict[str, dict[str, str]] = {
     # The exception report: staff and viewers the organisation's cases, managers their direct
     # reports'; raised by the rules, resolved through a function.
     "assignment_exceptions": _cells(SELECT="rows rows rows none rows", **READ_ONLY),
+    # Billing: superadmins read their organisation's subscription, Stripe events and usage;
+    # nobody else; written only by app.apply_stripe_event and the weekly job.
+    **{
+        view: _cells(SELECT="rows none none none none", **READ_ONLY)
+        for view in ("subscriptions", "stripe_events", "usage_snapshots")
+    },
     # Notifications: each user reads and marks read their own.
     "notifications": _cells(SELECT=ALL, INSERT="42501", UPDATE=ALL, DELETE="42501"),
     # Events: what the reader may read (employees: their own and those addressed to them).
@@ -152,6 +158,9 @@ EMPLOYEE_COLUMN: dict[str, str | None] = {
     "location_compliance": None,
     "module_compliance": None,
     "compliance_trend": None,
+    "subscriptions": None,
+    "stripe_events": None,
+    "usage_snapshots": None,
 }
 #: DELETE targets: the spare (unreferenced) rows of both organisations, so a permitted delete
 #: is not stopped by a foreign key. Other views delete every visible row.

@@ -27,6 +27,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from compliance.db import redact_dsn
 from web.auth import Authenticator
+from web.billing import billing_handlers
 from web.db import make_async_pool
 from web.errors import exception_handlers
 from web.exports import export_handlers
@@ -202,7 +203,13 @@ def create_app(settings: WebSettings) -> Litestar:
             logger.addFilter(redacting)
     origins = sorted(settings.allowed_origins)
     return Litestar(
-        route_handlers=[*export_handlers(), ws_handler, presence_handler, health_handler],
+        route_handlers=[
+            *export_handlers(),
+            *billing_handlers(),
+            ws_handler,
+            presence_handler,
+            health_handler,
+        ],
         lifespan=[_lifespan(settings)],
         exception_handlers=exception_handlers,
         middleware=[access_logging],

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from compliance.settings import Settings, SettingsError, libpq_dsn
 
@@ -135,8 +135,44 @@ class WebSettings(Settings):
         le=3600,
         description="a token with an unknown kid fetches the JWKS again at most this often",
     )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="the Stripe webhook endpoint's signing secret (whsec_...); unset: 503",
+    )
+    stripe_webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        description="a webhook signed longer ago than this is refused (replays)",
+    )
+    stripe_webhook_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="largest webhook body accepted (else 413)",
+    )
+    stripe_api_key: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="Stripe secret API key (sk_...), for Checkout and Billing Portal sessions",
+    )
+    stripe_api_base: str | None = Field(
+        default=None,
+        description="Stripe API base URL (default Stripe's; the fake's in tests and the demo)",
+    )
+    stripe_return_url: str = Field(
+        default="http://localhost:8080/",
+        description="where Checkout and the Billing Portal send the superadmin back",
+    )
 
-    @field_validator("web_database_url", mode="before")
+    @field_validator(
+        "web_database_url",
+        "stripe_webhook_secret",
+        "stripe_api_key",
+        "stripe_api_base",
+        mode="before",
+    )
     @classmethod
     def _web_empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -262,10 +262,17 @@ begin
                                       'key', case when claims ? 'iss'
                                                   then (claims ->> 'iss') || ' ' || (claims ->> 'sub') end)::text,
         true);
+    -- Billing never blocks evidence, except after a canceled or unpaid subscription's paid
+    -- period: then a request that may write (not GET or HEAD, not a read-only transaction such
+    -- as PostgREST's for a STABLE function) is refused with PT402. Reading and exporting stay.
+    if coalesce(pg_catalog.current_setting('request.method', true), '') not in ('GET', 'HEAD')
+       and pg_catalog.current_setting('transaction_read_only') = 'off' then
+        perform app.refuse_if_billing_locked(user_row.org_id, 'changing records');
+    end if;
 end
 $$;
 comment on function app.pre_request() is
-    'PostgREST pre-request hook: refuses unknown (401) and inactive (403) users; links an identity provider''s first sign-in.';
+    'PostgREST pre-request hook: refuses unknown (401) and inactive (403) users, and writes of an organisation whose paid period ended (402); links an identity provider''s first sign-in.';
 
 grant execute on function app.jwt_claims(), app.current_user_id(), app.identity_user_id(jsonb), app.current_identity(),
     app.current_org_id(),

@@ -329,6 +329,8 @@ begin
                          'or full/scheduled, full/manual.';
     end if;
     v_source := p_source::app.sync_source;
+    -- after a canceled or unpaid subscription's paid period, syncs pause (PT402)
+    perform app.refuse_if_billing_locked(v_org, 'syncing');
 
     if not sync.lock_org(v_org, coalesce(p_wait, false)) then
         raise exception 'a sync of organisation % is already running', p_org

@@ -18,7 +18,10 @@
 --   app.employee_compliance_stats (recomputed by the database on every change; app.verify_stats),
 --   app.compliance_snapshots (written by the daily job from the audited tables),
 --   app.compliance_counters, app.compliance_headcounts (live counts kept by triggers from the
---   audited assignments and employees).
+--   audited assignments and employees),
+--   app.billing_plans (the deployment's configuration, no organisation's data), app.stripe_events
+--   (itself the log of Stripe's events; what they changed is audited as subscription_changed),
+--   app.usage_snapshots (written by the weekly job from the audited tables).
 
 -- Columns whose change alone is not worth an audit row (bookkeeping the database or sync keeps).
 create or replace function audit.ignored_columns() returns text[]
@@ -32,7 +35,7 @@ comment on function audit.ignored_columns() is
 create or replace function audit.untracked_tables() returns text[]
 language sql immutable parallel safe
 set search_path = ''
-as $$ select '{events,notifications,employee_compliance_stats,compliance_snapshots,compliance_counters,compliance_headcounts,assignment_history,employee_history}'::text[] $$;
+as $$ select '{events,notifications,employee_compliance_stats,compliance_snapshots,compliance_counters,compliance_headcounts,assignment_history,employee_history,billing_plans,stripe_events,usage_snapshots}'::text[] $$;
 comment on function audit.untracked_tables() is
     'Tables of schema app the audit triggers skip: side effects (outbox, notifications) and derived data.';
 

@@ -178,7 +178,8 @@ begin
                        'completedCount', s.completed, 'requiredCount', s.required)
             from summary s),
         'asOf', pg_catalog.now(),
-        'today', app.org_today(v_org))
+        'today', app.org_today(v_org),
+        'billing', app.dashboard_billing(v_org))
     into v_result;
     return v_result;
 end

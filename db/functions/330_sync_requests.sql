@@ -163,7 +163,8 @@ grant execute on function sync.finish_requests(text, uuid[], uuid, text) to sync
 
 -- Queue the scheduled full sync when it is due: no full run started within the interval and none
 -- queued or running. Several workers may call it at once; one request results. Returns
--- {request_id (null when none was queued), next_due_at}.
+-- {request_id (null when none was queued), next_due_at}, and `paused` (the subscription's
+-- state) when billing pauses the organisation's syncs.
 create or replace function sync.enqueue_scheduled(p_org text, p_interval_hours numeric)
 returns jsonb
 language plpgsql volatile security definer
@@ -180,6 +181,13 @@ begin
             using errcode = '22023', hint = 'Set COMPLIANCE_SYNC_INTERVAL_HOURS to e.g. 24.';
     end if;
     v_interval := pg_catalog.make_interval(secs => (p_interval_hours * 3600)::double precision);
+    -- syncs pause after a canceled or unpaid subscription's paid period: nothing is queued, and
+    -- the worker asks again within the hour
+    if app.billing_lock(v_org) is not null then
+        return pg_catalog.jsonb_build_object(
+            'request_id', null, 'paused', app.billing_lock(v_org),
+            'next_due_at', pg_catalog.now() + least(v_interval, interval '1 hour'));
+    end if;
     perform pg_catalog.pg_advisory_xact_lock(460047, pg_catalog.hashtext(v_org::text));
     select pg_catalog.max(r.started_at) into v_last
     from app.sync_runs r where r.org_id = v_org and r.type = 'full';

@@ -7,11 +7,13 @@
 --     A day that raises is rolled back alone, recorded with its error and retried on a later call
 --     (ten minutes apart, three attempts in all); later days wait for it until its last attempt
 --     failed, so days never run out of order while a retry is pending;
---   * the monthly job (app.run_monthly_jobs(day), all organisations' retention) once per day across
---     all workers (ledger sync.job_runs), for the organisation's local day.
+--   * the weekly job (app.run_weekly_jobs(day): billing's usage snapshot) and the monthly job
+--     (app.run_monthly_jobs(day), all organisations' retention), each once per day across all
+--     workers (ledger sync.job_runs), for the organisation's local day.
 -- "Today" is app.org_today(org): the organisation's local date (or the day a transaction pins with
 -- app.today, as the tests do), never the server's. Returns {today, daily: {<day>: ran | failed:
--- <error> | ...}, monthly: ran | already ran | running elsewhere | failed: <error>}.
+-- <error> | ...}, weekly and monthly: ran | already ran | running elsewhere | missing | failed:
+-- <error>}.
 
 -- (Before per-organisation days: one day for every organisation, the server's date.)
 drop function if exists sync.run_scheduled_jobs(date);
@@ -83,8 +85,12 @@ declare
     v_org_id uuid;
     v_today date;
     v_claimed boolean;
-    v_monthly text;
     v_daily jsonb;
+    v_job text;
+    v_fn text;
+    v_state text;
+    v_result jsonb;
+    v_jobs jsonb := '{}';
 begin
     select o.id into v_org_id from app.organizations o where o.slug = p_org;
     if v_org_id is null then
@@ -96,37 +102,45 @@ begin
     v_today := app.org_today(v_org_id);
     v_daily := sync.run_daily_jobs_due(v_org_id, v_today);
 
-    if pg_catalog.to_regprocedure('app.run_monthly_jobs(date)') is null then
-        v_monthly := 'missing';
-    elsif not pg_catalog.pg_try_advisory_xact_lock(460048, pg_catalog.hashtext('monthly:' || v_today::text)) then
-        v_monthly := 'running elsewhere';
-    else
-        insert into sync.job_runs as j (job, day) values ('monthly', v_today)
-        on conflict (job, day) do update
-            set attempts = j.attempts + 1, started_at = pg_catalog.now(), finished_at = null,
-                ok = null, error = null, result = null
-            where j.ok is false and j.attempts < 3 and j.started_at < pg_catalog.now() - interval '10 minutes'
-        returning true into v_claimed;
-        if not coalesce(v_claimed, false) then
-            v_monthly := 'already ran';
+    -- The organisation-wide jobs of the day, each once per day across all workers.
+    for v_job, v_fn in
+        select j.job, j.fn
+        from (values ('weekly', 'app.run_weekly_jobs'), ('monthly', 'app.run_monthly_jobs')) j(job, fn)
+    loop
+        if pg_catalog.to_regprocedure(v_fn || '(date)') is null then
+            v_state := 'missing';
+        elsif not pg_catalog.pg_try_advisory_xact_lock(460048, pg_catalog.hashtext(v_job || ':' || v_today::text)) then
+            v_state := 'running elsewhere';
         else
-            begin
-                update sync.job_runs j
-                set finished_at = pg_catalog.clock_timestamp(), ok = true,
-                    result = app.run_monthly_jobs(v_today)
-                where j.job = 'monthly' and j.day = v_today;
-                v_monthly := 'ran';
-            exception when others then
-                update sync.job_runs j
-                set finished_at = pg_catalog.clock_timestamp(), ok = false, error = sqlerrm
-                where j.job = 'monthly' and j.day = v_today;
-                v_monthly := 'failed: ' || sqlerrm;
-            end;
+            v_claimed := null;
+            insert into sync.job_runs as j (job, day) values (v_job, v_today)
+            on conflict (job, day) do update
+                set attempts = j.attempts + 1, started_at = pg_catalog.now(), finished_at = null,
+                    ok = null, error = null, result = null
+                where j.ok is false and j.attempts < 3 and j.started_at < pg_catalog.now() - interval '10 minutes'
+            returning true into v_claimed;
+            if not coalesce(v_claimed, false) then
+                v_state := 'already ran';
+            else
+                begin
+                    execute pg_catalog.format('select %s($1)', v_fn) into v_result using v_today;
+                    update sync.job_runs j
+                    set finished_at = pg_catalog.clock_timestamp(), ok = true, result = v_result
+                    where j.job = v_job and j.day = v_today;
+                    v_state := 'ran';
+                exception when others then
+                    update sync.job_runs j
+                    set finished_at = pg_catalog.clock_timestamp(), ok = false, error = sqlerrm
+                    where j.job = v_job and j.day = v_today;
+                    v_state := 'failed: ' || sqlerrm;
+                end;
+            end if;
         end if;
-    end if;
-    return pg_catalog.jsonb_build_object('today', v_today, 'daily', v_daily, 'monthly', v_monthly);
+        v_jobs := v_jobs || pg_catalog.jsonb_build_object(v_job, v_state);
+    end loop;
+    return pg_catalog.jsonb_build_object('today', v_today, 'daily', v_daily) || v_jobs;
 end
 $$;
 comment on function sync.run_scheduled_jobs(text) is
-    'Runs the organisation''s due daily jobs (its local days, once, missed days in order) and the monthly job once a day.';
+    'Runs the organisation''s due daily jobs (its local days, once, missed days in order) and the weekly and monthly jobs once a day.';
 grant execute on function sync.run_scheduled_jobs(text) to sync_worker;

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from tests.conftest import ApiHarness
 from tests.fakes import FakeUpstreams
@@ -363,3 +364,45 @@ def test_a_failed_run_notifies_the_superadmins(
         [org.id],
     ).fetchall()
     assert [a["action"] for a in audit] == ["started", "finished"]
+
+
+def test_a_paused_organisation_gets_no_sync_and_the_worker_goes_on(
+    superuser: psycopg.Connection[Any],
+    org: Org,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    # A canceled subscription paid until 2001 (long past): billing pauses the syncs. A request
+    # queued before it was canceled is closed as failed; the scheduler queues none; the worker
+    # ends normally and opens no run.
+    deleted = {
+        "id": f"evt_paused_worker_{org.slug.replace('-', '_')}",
+        "type": "customer.subscription.deleted",
+        "created": 978307200,
+        "data": {
+            "object": {
+                "id": "sub_paused_worker",
+                "customer": f"cus_{org.slug.replace('-', '_')}",
+                "status": "canceled",
+                "current_period_end": 978307200,
+                "metadata": {"org_id": org.id},
+            }
+        },
+    }
+    superuser.execute("select app.apply_stripe_event(%s)", [Jsonb(deleted)])
+    queued = superuser.execute(
+        "insert into app.sync_requests (org_id, type) values (%s, 'full') returning id::text",
+        [org.id],
+    ).fetchone()
+    assert queued is not None
+
+    worker = start(workers, worker_env, tmp_path, "--once")
+
+    assert worker.proc.wait(timeout=120) == 0, worker.text()
+    assert runs(superuser, org) == []
+    assert request_row(superuser, org, queued["id"])["status"] == "failed"
+    assert "syncing is paused: the subscription is canceled" in worker.text()
+    assert superuser.execute(
+        "select count(*) as n from app.sync_requests where org_id = %s", [org.id]
+    ).fetchone() == {"n": 1}

@@ -5,10 +5,11 @@ begin;
 select plan(30);
 
 select views_are('analytics', array['assignments_flat', 'compliance_by_department', 'compliance_by_location',
-                                    'compliance_by_module', 'compliance_by_month', 'audit_summary'],
-                 'the analytics schema holds the six documented views');
+                                    'compliance_by_module', 'compliance_by_month', 'audit_summary',
+                                    'usage_weekly'],
+                 'the analytics schema holds the seven documented views');
 select is((select count(*)::integer from pg_class c join pg_namespace n on n.oid = c.relnamespace
-           where n.nspname = 'analytics' and c.relkind = 'v' and obj_description(c.oid, 'pg_class') is not null), 6,
+           where n.nspname = 'analytics' and c.relkind = 'v' and obj_description(c.oid, 'pg_class') is not null), 7,
           'every analytics view has a comment');
 
 -- Two organisations with data.

@@ -38,7 +38,7 @@ select tests.authenticate_as(tests.var('hr')::uuid, 'POST', '/rpc/dashboard');
 select 'setup: ' || tests.set_var('d', api.dashboard()::text);
 
 select is((select array_agg(k order by k) from jsonb_object_keys(tests.var('d')::jsonb) k),
-          '{asOf,departments,lastSync,locations,matrix,overallStats,summary,syncSources,today}'::text[],
+          '{asOf,billing,departments,lastSync,locations,matrix,overallStats,summary,syncSources,today}'::text[],
           'dashboard: the DashboardData keys');
 select is((select array_agg(k order by k) from jsonb_object_keys(tests.var('d')::jsonb -> 'summary') k)
           @> '{totalEmployees,totalModules,overallComplianceRate,overdueCount}'::text[], true,

@@ -51,7 +51,7 @@ select is((select count(*)::integer from pg_class c
            where c.relnamespace = 'analytics'::regnamespace and c.relkind = 'v'
              and 'security_invoker=true' = any (c.reloptions)
              and has_table_privilege('analyst', c.oid, 'select')
-             and not has_table_privilege('authenticated', c.oid, 'select')), 6,
+             and not has_table_privilege('authenticated', c.oid, 'select')), 7,
           'the analytics views: security invoker, readable by analyst, not by API users');
 
 select policies_are('app', 'compliance_counters',
