@@ -1122,6 +1122,7 @@ def seed_demo(conn: psycopg.Connection[Any], *, today: date | None = None) -> No
         with conn.transaction():
             _pin(conn, today)
             _upsert(conn, "app.app_users", _user_rows())
+            conn.execute("select app.billing_demo_subscription(%s)", [org])
         return
     by_zid = {f"zf-{1001 + p.index}": p for p in people()}
     seen: dict[uuid.UUID, date] = {}
@@ -1158,6 +1159,8 @@ def seed_demo(conn: psycopg.Connection[Any], *, today: date | None = None) -> No
     with conn.transaction():
         _pin(conn, today)
         _upsert(conn, "app.app_users", _user_rows())
+        # an active subscription (the demo's billing; idempotent)
+        conn.execute("select app.billing_demo_subscription(%s)", [org])
 
 
 def demo_upstream_state(

@@ -40,6 +40,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -294,9 +295,14 @@ def expected(operation: str, caller: Caller, target: str, settings: Settings) ->
     if operation in ("record_assignment_result", "update_assignment_status/completed"):
         rule = _own_record_rule(caller, target, admin="ok", manager_report="ok")
         return _own_result(caller, settings) if target == "own" and rule == "42501" else rule
-    if operation in ("exempt_assignment", "unexempt_assignment"):
+    if operation in ("exempt_assignment", "unexempt_assignment", "record_completion"):
         # HR admins and superadmins; on their own assignment only with hr_self_evidence
         return _admin_only(caller, target, own=own_admin)
+    if operation == "correct_completion":
+        # as record_completion; the open assignment of the world has no completion to correct,
+        # so a caller who passes the rights check is told so (409)
+        rule = _admin_only(caller, target, own=own_admin)
+        return "PT409" if rule == "ok" else rule
     if operation == "update_requirement_status/inactive":
         # HR admins and superadmins (their own record only with hr_self_evidence); the record
         # is looked up first, so an employee asking for someone else's gets 404
@@ -438,6 +444,18 @@ def make_call(
         return Call(
             _call(function, assignment_id=rec[(employee, "open")], reason="rights matrix"),
             about(_is("status", "exempted")),
+        )
+    if function == "record_completion":
+        return Call(
+            _call(function, assignment_id=rec[(employee, "open")], completed_at=datetime.now(UTC),
+                  reason="rights matrix: sign-in sheet", score=95),
+            about(_is("status", "completed")),
+        )
+    if function == "correct_completion":
+        return Call(
+            _call(function, assignment_id=rec[(employee, "open")], reason="rights matrix",
+                  score=90),
+            about(lambda r: True),
         )
     if function == "unexempt_assignment":
         return Call(

@@ -187,7 +187,10 @@ grant execute on function app.resolve_location(uuid, text) to authenticated;
 
 -- The day an as-of question may ask about: from the organisation's first local day to its today.
 -- A missing day, a future day or a day before the organisation existed is refused (22023).
-create or replace function app.check_as_of_day(p_org_id uuid, p_day date, p_what text) returns void
+drop function if exists app.check_as_of_day(uuid, date, text);
+-- p_argument names the argument that carried the day (day, to_day), for the message.
+create or replace function app.check_as_of_day(p_org_id uuid, p_day date, p_what text,
+                                               p_argument text default 'day') returns void
 language plpgsql stable
 set search_path = ''
 as $$
@@ -196,11 +199,11 @@ declare
     v_first date;
 begin
     if p_day is null then
-        raise exception 'day is required'
-            using errcode = '22023', hint = pg_catalog.format('Call /rpc/%s?day=YYYY-MM-DD.', p_what);
+        raise exception '% is required', p_argument
+            using errcode = '22023', hint = pg_catalog.format('Call /rpc/%s?%s=YYYY-MM-DD.', p_what, p_argument);
     end if;
     if p_day > v_today then
-        raise exception 'day % is in the future', p_day
+        raise exception '% % is in the future', p_argument, p_day
             using errcode = '22023',
                   detail = pg_catalog.format('Today in your organisation (%s) is %s; a figure of %s does not exist yet.',
                                              app.org_timezone(p_org_id), v_today, p_day),
@@ -208,7 +211,7 @@ begin
     end if;
     select app.local_date(o.id, o.created_at) into v_first from app.organizations o where o.id = p_org_id;
     if p_day < v_first then
-        raise exception 'day % is before your organisation''s records begin', p_day
+        raise exception '% % is before your organisation''s records begin', p_argument, p_day
             using errcode = '22023',
                   detail = pg_catalog.format('Your organisation was created on %s (%s); there is no record of %s.',
                                              v_first, app.org_timezone(p_org_id), p_day),
@@ -216,9 +219,9 @@ begin
     end if;
 end
 $$;
-comment on function app.check_as_of_day(uuid, date, text) is
+comment on function app.check_as_of_day(uuid, date, text, text) is
     'Refuses (22023) a missing day, a day after the organisation''s today, or a day before it was created.';
-grant execute on function app.check_as_of_day(uuid, date, text) to authenticated;
+grant execute on function app.check_as_of_day(uuid, date, text, text) to authenticated;
 
 create or replace function app.figures_json(
     p_active bigint, p_required bigint, p_completed bigint, p_overdue bigint, p_exempted bigint,
@@ -491,7 +494,7 @@ begin
             using errcode = '22023', hint = 'Ask for at most a year, from_day on or before to_day.';
     end if;
     v_from := greatest(v_from, (select app.local_date(o.id, o.created_at) from app.organizations o where o.id = v_org));
-    perform app.check_as_of_day(v_org, v_to, 'employee_compliance_trend');
+    perform app.check_as_of_day(v_org, v_to, 'employee_compliance_trend', 'to_day');
     return query
     select d.day::date,
            pg_catalog.count(f.assignment_id),

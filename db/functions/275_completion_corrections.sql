@@ -61,6 +61,10 @@ begin
             'Send the percentage score, or leave it out.');
     end if;
     v_row := app.assignment_for_write(p_assignment_id, 'complete');
+    if not app.admin_may_act_on(v_row.org_id, v_row.employee_id) then
+        perform app.refuse_self_evidence(pg_catalog.format('%s of your own assignment %s', p_what,
+                                                           p_assignment_id));
+    end if;
     v_zone := app.org_timezone(v_row.org_id);
     if p_at is not null and p_at > pg_catalog.now() then
         perform app.fail('22023', pg_catalog.format('completed_at %s is in the future', p_at),

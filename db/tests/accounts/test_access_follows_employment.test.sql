@@ -64,7 +64,7 @@ select is(api.review_requirement(tests.record_of(tests.var('emp')::uuid, tests.v
 select tests.clear_authentication();
 
 -- Escalations: ann's to top, bob's (no manager) to the HR admins, none to the terminated manager.
-select ok((app.run_daily_jobs(app.today() + 120) ->> 'escalated')::int > 0, 'the daily job escalates');
+select ok((app.run_daily_jobs(tests.var('org')::uuid, tests.today() + 120) ->> 'escalated')::int > 0, 'the daily job escalates');
 select ok(tests.notification_count(tests.var('top')::uuid, 'assignment.escalated') > 0,
           'ann''s overdue training is escalated to top');
 select ok((select count(*) from app.notifications n where n.recipient_id = tests.var('hr')::uuid

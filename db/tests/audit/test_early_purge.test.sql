@@ -117,7 +117,7 @@ select tests.set_var('b_cp_old', (select jsonb_build_object('seq', c.seq, 'hash'
                                   from audit.chain c join audit.log l on l.org_id = c.org_id and l.id = c.log_id
                                   where c.org_id = tests.var('b')::uuid and c.seq = 1));
 select audit.purge_expired(tests.var('b')::uuid, now() - interval '90 months');   -- the 8-year-old row
-select app.run_monthly_jobs(current_date);                                         -- the 7-year-old row
+select app.run_monthly_jobs(app.org_today(tests.var('b')::uuid));               -- the 7-year-old row
 select is((select array_agg((a.seq, a.from_seq, a.rows_purged)::text order by a.seq) from audit.chain_anchors a
            where a.org_id = tests.var('b')::uuid),
           '{"(1,0,1)","(2,1,1)"}'::text[], 'two purges, two anchors, each from the one before');

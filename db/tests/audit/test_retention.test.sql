@@ -69,7 +69,7 @@ select tests.set_var('n', tests.create_org('retention-n')::text);
 select tests.h4_rows_at(tests.var('n')::uuid, 10, array['350 days', '1 day']::interval[]);
 select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid));
 select is(tests.h4_kept(tests.var('n')::uuid), 2::bigint, 'rows younger than 12 months stay');
-select app.run_monthly_jobs(current_date + 31);
+select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid) + 31);
 select is(tests.h4_kept(tests.var('n')::uuid), 2::bigint,
           'a run for next month purges nothing that is inside the retention today');
 select is(tests.h4_problems(tests.var('n')::uuid), '{}'::text[], 'the chain still verifies');
@@ -114,20 +114,20 @@ select is((app.run_monthly_jobs(app.org_today(tests.var('r')::uuid)) ->> 'events
 select is((select count(*)::int from app.events e where e.org_id = tests.var('r')::uuid), 1,
           '... events older than 30 days are purged');
 select set_config('compliance.event_retention_days', 'forever', true);
-select throws_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))', '22023', null, 'a malformed setting is refused');
+select throws_ok($$select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))$$, '22023', null, 'a malformed setting is refused');
 select set_config('compliance.event_retention_days', '', true);
 
 -- A day far ahead would purge what must be kept.
-select throws_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid) + 365)', '22023', null,
+select throws_ok($$select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid) + 365)$$, '22023', null,
                  'a day more than two months ahead is refused');
 
 -- Who may run it.
 select tests.set_var('hr', tests.create_user(tests.var('r')::uuid, 'superadmin', 'root@retention.example')::text);
 select tests.authenticate_as(tests.var('hr')::uuid);
-select throws_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))', '42501', null, 'application users cannot run it');
+select throws_ok($$select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))$$, '42501', null, 'application users cannot run it');
 select tests.clear_authentication();
 set local role sync_worker;
-select lives_ok('select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))', 'the sync worker runs it');
+select lives_ok($$select app.run_monthly_jobs(app.org_today(tests.var('r')::uuid))$$, 'the sync worker runs it');
 reset role;
 
 select * from finish();

@@ -1,7 +1,7 @@
 -- The daily job, run for a given day: overdue, reminders, escalation, certifications, next cycle,
 -- requirement expiry; idempotent.
 begin;
-select plan(22);
+select plan(23);
 
 do $$ begin perform tests.engine_org('jobs'); end $$;
 -- Ann: HIPAA due today + 7 (grace 7), OSHA due today + 30 (rule: remind 10 days before).
