@@ -53,9 +53,9 @@ select is(tests.notification_count(tests.var('eve_user')::uuid, 'assignment.rece
 -- 7-11. Expiry: the old cycle lapses, the new one counts, overdue after its grace.
 select is((app.run_daily_jobs(tests.var('org')::uuid, '2026-07-09') ->> 'lapsed_completions')::int, 0, 'nothing lapses the day before expiry');
 select is((app.run_daily_jobs(tests.var('org')::uuid, '2026-07-10') ->> 'lapsed_completions')::int, 1, 'Eve''s completion lapses on its expiry date');
-select is((select (a.status, a.is_required, a.not_required_reason, a.required_until)::text
+select is((select (a.status, a.is_required, a.not_required_reason, a.required_until at time zone 'UTC')::text
            from app.training_assignments a where a.id = tests.var('eve_cpr')::uuid),
-          '(completed,f,lapsed,"2026-07-10 04:00:00+00")',
+          '(completed,f,lapsed,"2026-07-10 04:00:00")',
           'the lapsed cycle stays completed in the history, no longer counting since the start of the expiry day');
 select is((select (training_assigned, training_completed)::text from app.employee_compliance_stats
            where employee_id = tests.var('eve')::uuid), '(1,0)', 'the next cycle counts instead');
