@@ -51,10 +51,6 @@ begin
             pg_catalog.format('Assignment %s; the reason was empty.', p_assignment_id),
             'Say why (e.g. "in-person session, sign-in sheet of 3 March").');
     end if;
-    if pg_catalog.length(p_reason) > 2000 then
-        perform app.fail('22023', 'the reason must be at most 2000 characters',
-            pg_catalog.format('It has %s.', pg_catalog.length(p_reason)), 'Shorten the reason.');
-    end if;
     if p_score is not null and (p_score < 0 or p_score > 100) then
         perform app.fail('22023', pg_catalog.format('score must be between 0 and 100, not %s', p_score),
             pg_catalog.format('Assignment %s, score %s.', p_assignment_id, p_score),
@@ -102,7 +98,7 @@ comment on function app.completion_correction_target(uuid, text, timestamptz, nu
     'The checks of api.record_completion and api.correct_completion; returns the assignment, locked.';
 
 create or replace function api.record_completion(
-    assignment_id uuid, completed_at timestamptz, reason text, score numeric default null
+    assignment_id uuid, completed_at app.completion_time, reason app.reason, score numeric default null
 ) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -141,7 +137,7 @@ begin
     return app.assignment_json(v_row) || pg_catalog.jsonb_build_object('correction_id', v_correction);
 end
 $$;
-comment on function api.record_completion(uuid, timestamptz, text, numeric) is
+comment on function api.record_completion(uuid, app.completion_time, app.reason, numeric) is
 $$Records a completion with its real time and a reason (HR admins, superadmins).
 
 For training done outside the system (an in-person session last Tuesday): completed_at is when it
@@ -151,10 +147,11 @@ of past days count it from that time on, flagged as recorded later; the training
 (/completion_corrections) shows who recorded it and why. 400 for a missing reason or a bad time or
 score, 403 for other roles, 404 for an unknown assignment, 409 when it is already completed or
 exempted. Returns the assignment and correction_id.$$;
-grant execute on function api.record_completion(uuid, timestamptz, text, numeric) to authenticated;
+grant execute on function api.record_completion(uuid, app.completion_time, app.reason, numeric) to authenticated;
 
 create or replace function api.correct_completion(
-    assignment_id uuid, reason text, completed_at timestamptz default null, score numeric default null,
+    assignment_id uuid, reason app.reason, completed_at app.completion_time default null,
+    score numeric default null,
     attended boolean default true
 ) returns jsonb
 language plpgsql volatile security definer
@@ -212,7 +209,7 @@ begin
     return app.assignment_json(v_row) || pg_catalog.jsonb_build_object('correction_id', v_correction);
 end
 $$;
-comment on function api.correct_completion(uuid, text, timestamptz, numeric, boolean) is
+comment on function api.correct_completion(uuid, app.reason, app.completion_time, numeric, boolean) is
 $$Corrects a recorded completion, with a reason (HR admins, superadmins).
 
 Change its time (completed_at: never in the future, never before the assignment existed), its
@@ -223,7 +220,7 @@ who made it and why; the figures of the past days it touches change, flagged cor
 400 for a missing reason, a bad time or score, or nothing to correct; 403 for other roles; 404 for
 an unknown assignment; 409 when the assignment is not completed. Returns the assignment and
 correction_id.$$;
-grant execute on function api.correct_completion(uuid, text, timestamptz, numeric, boolean) to authenticated;
+grant execute on function api.correct_completion(uuid, app.reason, app.completion_time, numeric, boolean) to authenticated;
 
 create view api.completion_corrections with (security_invoker = true) as
     select c.org_id, c.id, c.assignment_id, c.employee_id, e.full_name as employee, a.module_id,
