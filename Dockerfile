@@ -9,11 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     COMPLIANCE_DB_DIR=/app/db
 
 WORKDIR /app
+# Exactly the runtime lock (hashes checked; no test tools), then the project without resolving.
+COPY requirements-runtime.lock ./
+RUN pip install --no-compile --require-hashes --no-deps -r requirements-runtime.lock
 COPY pyproject.toml README.md* ./
 COPY compliance ./compliance
 COPY sync ./sync
 COPY web ./web
-RUN pip install --no-compile . && rm -rf build *.egg-info
+RUN pip install --no-compile --no-deps --no-build-isolation . && pip check && rm -rf build *.egg-info
 COPY db ./db
 
 # Never run as root; uid 10001 must be able to read the Google key file mounted as a secret.

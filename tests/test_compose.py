@@ -184,5 +184,7 @@ def test_app_services_run_compliance_commands_that_exist() -> None:
 def test_the_image_carries_the_schema_files() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY db ./db" in dockerfile
+    # the image installs exactly the runtime lock (tests/test_lock.py checks it against the lock)
+    assert "--require-hashes --no-deps -r requirements-runtime.lock" in dockerfile
     assert "COMPLIANCE_DB_DIR=/app/db" in dockerfile
     assert re.search(r"^USER (?!root)", dockerfile, re.M)

@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
 
 
-def locked() -> dict[str, str]:
-    """name -> version of every ``name==version`` line of the lock."""
+def locked(lock: Path = LOCK) -> dict[str, str]:
+    """name -> version of every ``name==version`` line of a lock."""
     pins: dict[str, str] = {}
-    for line in LOCK.read_text(encoding="utf-8").splitlines():
+    for line in lock.read_text(encoding="utf-8").splitlines():
         if line[:1].isalnum() and "==" in line:
             name, version = line.split(" ", 1)[0].split("==")
             pins[canonicalize_name(name)] = version
@@ -64,3 +64,21 @@ def test_the_environment_is_exactly_the_lock() -> None:
             installed[canonicalize_name(name)] = version
     installed.pop("pip", None)  # the venv's own, from the Python that made it
     assert installed == locked()
+
+
+def test_the_image_lock_is_the_runtime_part_of_the_lock() -> None:
+    """The Dockerfile installs requirements-runtime.lock: every runtime requirement, at the
+    versions requirements.lock pins (the image runs what the tests ran), without the test tools."""
+    runtime = locked(ROOT / "requirements-runtime.lock")
+    pins = locked()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    missing = [
+        text
+        for text in project["project"]["dependencies"]
+        if canonicalize_name(Requirement(text).name) not in runtime
+    ]
+    assert missing == [], "re-lock the image (docs/operations.md, 'Dependencies')"
+    differ = {name: (v, pins.get(name)) for name, v in runtime.items() if pins.get(name) != v}
+    assert differ == {}, "requirements-runtime.lock and requirements.lock disagree"
+    test_tools = {"pytest", "hypothesis", "ruff", "mypy", "pypdf", "openpyxl"}
+    assert sorted(test_tools & set(runtime)) == []
