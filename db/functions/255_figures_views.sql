@@ -356,3 +356,116 @@ Superadmins, HR admins, managers and viewers.$$;
 
 grant select on api.department_compliance, api.location_compliance, api.module_compliance,
     api.compliance_matrix, api.upcoming_deadlines, api.compliance_trend to authenticated;
+
+-- The trend's points -----------------------------------------------------------------------------
+-- Every trend (the PDF report's, the dashboard's trendsData, analytics.compliance_by_month) reads
+-- the figures of a day from the source of /rpc/compliance_as_of: an ended local day from its
+-- cached answer when one was written after the day ended, else computed from the history; today
+-- from the live counters (the headline). So a trend has a point for every day the organisation
+-- has records of, whether or not a daily job ran, and its last point is the headline.
+
+-- The role a request runs as, seen from inside a SECURITY DEFINER function (where current_user
+-- is the function's owner): the role set by SET ROLE (PostgREST's `authenticated`), else the
+-- login (an analyst connects as itself).
+create or replace function app.invoking_role() returns name
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user)::name
+$$;
+comment on function app.invoking_role() is
+    'The role a request runs as (SET ROLE, else the login), also inside SECURITY DEFINER functions.';
+grant execute on function app.invoking_role() to authenticated, analyst;
+
+-- The local days a trend shows, from the organisation's first local day to its today:
+-- p_granularity 'month': the last day of each local month (today for the current month), the
+-- last p_months months (all when null); 'auto': every day when the records span at most 62 days,
+-- else as 'month'. period: the month's first day, or the day.
+create or replace function app.trend_days(p_org_id uuid, p_granularity text, p_months integer default 12)
+returns table (granularity text, period date, day date)
+language sql stable security definer
+set search_path = ''
+as $$
+    with bounds as (
+        select app.org_today(o.id) as today, app.local_date(o.id, o.created_at) as first_day
+        from app.organizations o
+        where o.id = p_org_id
+    ),
+    kind as (
+        select b.*, case when p_granularity = 'auto' and b.today operator(pg_catalog.-) b.first_day <= 62
+                         then 'day' else 'month' end as granularity
+        from bounds b
+    )
+    select k.granularity, d.day::date, d.day::date
+    from kind k
+    cross join lateral pg_catalog.generate_series(k.first_day, k.today, interval '1 day') d(day)
+    where k.granularity = 'day'
+    union all
+    select k.granularity, m.month::date,
+           least((m.month operator(pg_catalog.+) interval '1 month -1 day')::date, k.today)
+    from kind k
+    cross join lateral pg_catalog.generate_series(
+        greatest(pg_catalog.date_trunc('month', k.first_day::timestamp),
+                 case when p_months is not null
+                      then pg_catalog.date_trunc('month', k.today::timestamp)
+                           operator(pg_catalog.-) pg_catalog.make_interval(months => p_months - 1) end),
+        pg_catalog.date_trunc('month', k.today::timestamp), interval '1 month') m(month)
+    where k.granularity = 'month'
+    order by 2
+$$;
+comment on function app.trend_days(uuid, text, integer) is
+    'The local days of a trend (first local day to today): month ends (today for this month) of the last p_months months, or every day (''auto'' when the records span at most 62 days).';
+grant execute on function app.trend_days(uuid, text, integer) to authenticated, analyst;
+
+-- The compliance figures at the end of one local day, by the as-of rule, for the organisation or
+-- a department and/or location (that day's), from the source compliance_as_of answers from
+-- (source: live, snapshot or history). Security definer because the history is read with its
+-- index whatever the caller's policies; the caller is checked instead: a signed-in user who reads
+-- organisation figures, of that organisation, or an analyst bound to it.
+create or replace function app.figures_of_day(p_org_id uuid, p_day date, p_department_id uuid default null,
+                                              p_location_id uuid default null)
+returns table (source text, active_employees bigint, required bigint, completed bigint, overdue bigint,
+               exempted bigint, compliance_rate numeric)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+    v_source text;
+begin
+    if not ((app.current_user_id() is not null and p_org_id is not distinct from app.current_org_id()
+             and app.reads_org_figures())
+            or exists (select from app.analyst_organizations b
+                       where b.org_id = p_org_id and b.role_name = app.invoking_role())) then
+        raise exception 'you may not read the figures of organisation %', p_org_id
+            using errcode = '42501',
+                  detail = 'Staff read their own organisation''s figures, analysts those of the organisations bound to them.',
+                  hint = 'Ask for your own organisation.';
+    end if;
+    v_source := case
+        when p_day >= app.org_today(p_org_id) then 'live'
+        when exists (select from app.compliance_snapshots s
+                     where s.org_id = p_org_id and s.snapshot_date = p_day
+                       and s.department_id is null and s.location_id is null
+                       and s.created_at >= app.end_of_local_day(p_org_id, p_day)) then 'snapshot'
+        else 'history' end;
+    return query
+    select v_source, x.active_employees, x.required, x.completed, x.overdue, x.exempted,
+           app.compliance_rate_of(x.completed, x.required, x.exempted)
+    from (
+        select coalesce(pg_catalog.sum(g.active_employees), 0)::bigint as active_employees,
+               coalesce(pg_catalog.sum(g.required), 0)::bigint as required,
+               coalesce(pg_catalog.sum(g.completed), 0)::bigint as completed,
+               coalesce(pg_catalog.sum(g.overdue), 0)::bigint as overdue,
+               coalesce(pg_catalog.sum(g.exempted), 0)::bigint as exempted
+        from app.compliance_groups(p_org_id, p_day, v_source) g
+        where case when p_department_id is null and p_location_id is null
+               then g.department_id is null and g.location_id is null
+               else (g.department_id is not null or g.location_id is not null)
+                    and (p_department_id is null or g.department_id = p_department_id)
+                    and (p_location_id is null or g.location_id = p_location_id) end
+    ) x;
+end
+$$;
+comment on function app.figures_of_day(uuid, date, uuid, uuid) is
+    'The figures at the end of a local day (organisation, or a department and/or location), from compliance_as_of''s source: live today, else the valid cache, else the history. Staff of the organisation or its bound analysts.';
+grant execute on function app.figures_of_day(uuid, date, uuid, uuid) to authenticated, analyst;
