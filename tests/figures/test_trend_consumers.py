@@ -34,7 +34,7 @@ def report(api: ApiHarness, user: str, **args: str) -> dict[str, Any]:
     named = ", ".join(f"{k} => %({k})s::uuid" for k in args)
     doc = api.one(
         user,
-        f"select api.compliance_report({named}) as r",  # noqa: S608
+        f"select api.compliance_report({named}) as r",
         args,
         method="GET",
         path="/rpc/compliance_report",
@@ -93,7 +93,8 @@ def practice(superuser: psycopg.Connection[DictRow], request: Any) -> dict[str, 
     modules = {
         name: one(
             su,
-            "insert into app.training_modules (org_id, name, month_key, due_date, grace_period_days)"
+            "insert into app.training_modules"
+            " (org_id, name, month_key, due_date, grace_period_days)"
             " values (%s, %s, '2025-01', %s, %s) returning id::text",
             [org, name, today - timedelta(days=due), grace],
         )
@@ -295,7 +296,7 @@ def test_long_records_give_month_ends_everywhere(
         ) == figures(answer["organization"])
 
 
-class analyst_of:  # noqa: N801 - a context manager read like a function
+class analyst_of:
     """A connection acting as a fresh analyst login bound to one organisation."""
 
     def __init__(self, su: psycopg.Connection[DictRow], org: str) -> None:
@@ -343,7 +344,8 @@ def test_employee_detail_shows_corrections(
     )
     api.call(
         hr,
-        "select api.correct_completion(%s::uuid, 'The session was a day later', completed_at => %s)",
+        "select api.correct_completion(%s::uuid, 'The session was a day later',"
+        " completed_at => %s)",
         [target, noon(su, org, today - timedelta(5))],
         path="/rpc/correct_completion",
     )
