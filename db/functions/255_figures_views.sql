@@ -390,6 +390,10 @@ as $$
         select app.org_today(o.id) as today, app.local_date(o.id, o.created_at) as first_day
         from app.organizations o
         where o.id = p_org_id
+          -- the caller's own organisation, or one bound to the calling analyst
+          and (o.id = app.current_org_id()
+               or exists (select from app.analyst_organizations b
+                          where b.org_id = o.id and b.role_name = app.invoking_role()))
     ),
     kind as (
         select b.*, case when p_granularity = 'auto' and b.today operator(pg_catalog.-) b.first_day <= 62
@@ -414,7 +418,7 @@ as $$
     order by 2
 $$;
 comment on function app.trend_days(uuid, text, integer) is
-    'The local days of a trend (first local day to today): month ends (today for this month) of the last p_months months, or every day (''auto'' when the records span at most 62 days).';
+    'The local days of a trend (first local day to today): month ends (today for this month) of the last p_months months, or every day (''auto'' when the records span at most 62 days). None for an organisation that is not the caller''s (or bound to the calling analyst).';
 grant execute on function app.trend_days(uuid, text, integer) to authenticated, analyst;
 
 -- The compliance figures at the end of one local day, by the as-of rule, for the organisation or

@@ -20,6 +20,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 
+from compliance.db import ApiError
 from tests.conftest import ApiHarness
 from tests.figures.test_history_api import ZONES, as_of, noon, shift
 
@@ -400,3 +401,27 @@ def test_employee_detail_dates_overdue_by_the_local_day(
     assert f"Overdue since {today - timedelta(days=17)} (25 days overdue)" == overdue[0]["details"]
     training = next(t for t in detail["trainings"] if t["moduleTitle"] == "Infection control")
     assert training["daysOverdue"] == 25
+
+
+def test_figures_of_another_organisation_are_refused(
+    superuser: psycopg.Connection[DictRow], api: ApiHarness, practice: dict[str, Any]
+) -> None:
+    """An analyst bound to another organisation, or staff of another, get no day figures."""
+    su, org, today = superuser, practice["org"], practice["today"]
+    other = one(su, "select tests.create_org(%s)::text", [f"trend-other-{uuid.uuid4().hex[:8]}"])
+    with analyst_of(su, other) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select * from app.figures_of_day(%s, %s)", [org, today])
+        assert conn.execute("select * from app.trend_days(%s, 'month')", [org]).fetchall() == []
+        assert conn.execute(
+            "select count(*) as n from analytics.compliance_by_month where org_id = %s", [org]
+        ).fetchone() == {"n": 0}
+        own = conn.execute(
+            "select * from app.figures_of_day(%s, app.org_today(%s))", [other, other]
+        ).fetchone()
+        assert own is not None
+        assert own["source"] == "live"
+    hr_other = one(su, "select tests.create_user(%s, 'hr_admin')::text", [other])
+    with pytest.raises(ApiError) as refused:
+        api.call(hr_other, "select * from app.figures_of_day(%s::uuid, %s)", [org, today])
+    assert refused.value.sqlstate == "42501"
