@@ -421,20 +421,42 @@ comment on function app.trend_days(uuid, text, integer) is
     'The local days of a trend (first local day to today): month ends (today for this month) of the last p_months months, or every day (''auto'' when the records span at most 62 days). None for an organisation that is not the caller''s (or bound to the calling analyst).';
 grant execute on function app.trend_days(uuid, text, integer) to authenticated, analyst;
 
--- The compliance figures at the end of one local day, by the as-of rule, for the organisation or
--- a department and/or location (that day's), from the source compliance_as_of answers from
--- (source: live, snapshot or history). Security definer because the history is read with its
--- index whatever the caller's policies; the caller is checked instead: a signed-in user who reads
--- organisation figures, of that organisation, or an analyst bound to it.
-create or replace function app.figures_of_day(p_org_id uuid, p_day date, p_department_id uuid default null,
-                                              p_location_id uuid default null)
-returns table (source text, active_employees bigint, required bigint, completed bigint, overdue bigint,
-               exempted bigint, compliance_rate numeric)
+-- Whether a group row (department × location; both null: the org-wide row) belongs to the
+-- selection: the org-wide row when neither is chosen, else the groups of the chosen department
+-- and/or location.
+create or replace function app.in_selection(p_department_id uuid, p_location_id uuid,
+                                            p_chosen_department uuid, p_chosen_location uuid)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select case when p_chosen_department is null and p_chosen_location is null
+                then p_department_id is null and p_location_id is null
+                else (p_department_id is not null or p_location_id is not null)
+                     and (p_chosen_department is null or p_department_id operator(pg_catalog.=) p_chosen_department)
+                     and (p_chosen_location is null or p_location_id operator(pg_catalog.=) p_chosen_location) end
+$$;
+comment on function app.in_selection(uuid, uuid, uuid, uuid) is
+    'Whether a figures group row (department, location) is in the selection (the org-wide row when none is chosen).';
+grant execute on function app.in_selection(uuid, uuid, uuid, uuid) to authenticated, analyst;
+
+-- The compliance figures at the end of each of some local days, by the as-of rule, for the
+-- organisation or a department and/or location (that day's), from the source compliance_as_of
+-- answers from (source): 'live' today, 'snapshot' an ended day with a cache row written after
+-- the day ended, else 'history' (computed). Cached days are read in one scan. Security definer
+-- because the history is read with its index whatever the caller's policies; the caller is
+-- checked instead: a signed-in user who reads organisation figures, of that organisation, or an
+-- analyst bound to it.
+drop function if exists app.figures_of_day(uuid, date, uuid, uuid);
+create or replace function app.figures_of_days(p_org_id uuid, p_days date[], p_department_id uuid default null,
+                                               p_location_id uuid default null)
+returns table (day date, source text, active_employees bigint, required bigint, completed bigint,
+               overdue bigint, exempted bigint, compliance_rate numeric)
 language plpgsql stable security definer
 set search_path = ''
 as $$
+#variable_conflict use_column
 declare
-    v_source text;
+    v_today date := app.org_today(p_org_id);
 begin
     if not ((app.current_user_id() is not null and p_org_id is not distinct from app.current_org_id()
              and app.reads_org_figures())
@@ -445,31 +467,54 @@ begin
                   detail = 'Staff read their own organisation''s figures, analysts those of the organisations bound to them.',
                   hint = 'Ask for your own organisation.';
     end if;
-    v_source := case
-        when p_day >= app.org_today(p_org_id) then 'live'
-        when exists (select from app.compliance_snapshots s
-                     where s.org_id = p_org_id and s.snapshot_date = p_day
-                       and s.department_id is null and s.location_id is null
-                       and s.created_at >= app.end_of_local_day(p_org_id, p_day)) then 'snapshot'
-        else 'history' end;
     return query
-    select v_source, x.active_employees, x.required, x.completed, x.overdue, x.exempted,
-           app.compliance_rate_of(x.completed, x.required, x.exempted)
-    from (
-        select coalesce(pg_catalog.sum(g.active_employees), 0)::bigint as active_employees,
+    with days as (
+        select distinct d.day
+        from pg_catalog.unnest(p_days) d(day)
+        where d.day is not null
+    ),
+    sourced as (
+        select d.day,
+               case when d.day >= v_today then 'live'
+                    when exists (select from app.compliance_snapshots s
+                                 where s.org_id = p_org_id and s.snapshot_date = d.day
+                                   and s.department_id is null and s.location_id is null
+                                   and s.created_at >= app.end_of_local_day(p_org_id, d.day)) then 'snapshot'
+                    else 'history' end as source
+        from days d
+    ),
+    groups as (
+        select x.day, s.active_employees::bigint, s.required_assignments::bigint as required,
+               s.completed_assignments::bigint as completed, s.overdue_assignments::bigint as overdue,
+               s.exempted_assignments::bigint as exempted
+        from sourced x
+        join app.compliance_snapshots s on s.org_id = p_org_id and s.snapshot_date = x.day
+        where x.source = 'snapshot'
+          and app.in_selection(s.department_id, s.location_id, p_department_id, p_location_id)
+        union all
+        select x.day, g.active_employees, g.required, g.completed, g.overdue, g.exempted
+        from sourced x
+        cross join lateral app.compliance_groups(p_org_id, x.day, x.source) g
+        where x.source <> 'snapshot'
+          and app.in_selection(g.department_id, g.location_id, p_department_id, p_location_id)
+    ),
+    sums as (
+        select x.day, x.source,
+               coalesce(pg_catalog.sum(g.active_employees), 0)::bigint as active_employees,
                coalesce(pg_catalog.sum(g.required), 0)::bigint as required,
                coalesce(pg_catalog.sum(g.completed), 0)::bigint as completed,
                coalesce(pg_catalog.sum(g.overdue), 0)::bigint as overdue,
                coalesce(pg_catalog.sum(g.exempted), 0)::bigint as exempted
-        from app.compliance_groups(p_org_id, p_day, v_source) g
-        where case when p_department_id is null and p_location_id is null
-               then g.department_id is null and g.location_id is null
-               else (g.department_id is not null or g.location_id is not null)
-                    and (p_department_id is null or g.department_id = p_department_id)
-                    and (p_location_id is null or g.location_id = p_location_id) end
-    ) x;
+        from sourced x
+        left join groups g on g.day = x.day
+        group by x.day, x.source
+    )
+    select s.day, s.source, s.active_employees, s.required, s.completed, s.overdue, s.exempted,
+           app.compliance_rate_of(s.completed, s.required, s.exempted)
+    from sums s
+    order by s.day;
 end
 $$;
-comment on function app.figures_of_day(uuid, date, uuid, uuid) is
-    'The figures at the end of a local day (organisation, or a department and/or location), from compliance_as_of''s source: live today, else the valid cache, else the history. Staff of the organisation or its bound analysts.';
-grant execute on function app.figures_of_day(uuid, date, uuid, uuid) to authenticated, analyst;
+comment on function app.figures_of_days(uuid, date[], uuid, uuid) is
+    'The figures at the end of each of some local days (organisation, or a department and/or location), from compliance_as_of''s source: live today, else the valid cache, else the history. Staff of the organisation or its bound analysts.';
+grant execute on function app.figures_of_days(uuid, date[], uuid, uuid) to authenticated, analyst;

@@ -84,14 +84,18 @@ begin
         having pg_catalog.sum(c.required_count) <> 0
     ),
     -- The last 12 local months, each at its last day (this month: today, the live figure), from
-    -- the source of compliance_as_of (app.figures_of_day): every month has its point.
+    -- the source of compliance_as_of (app.figures_of_days): every month has its point.
+    trend_days as materialized (
+        select t.period, t.day from app.trend_days(v_org, 'month', 12) t
+    ),
     trend as (
         select t.period, t.day as snapshot_date, f.source, f.compliance_rate,
                case when f.required - f.exempted > 0
                     then pg_catalog.round(100.0 * f.overdue / (f.required - f.exempted), 2)
                     else 0.00 end as overdue_rate
-        from app.trend_days(v_org, 'month', 12) t
-        cross join lateral app.figures_of_day(v_org, t.day) f
+        from trend_days t
+        join app.figures_of_days(v_org, (select pg_catalog.array_agg(d.day) from trend_days d)) f
+          on f.day = t.day
     ),
     syncs as (
         select r.source, pg_catalog.max(r.completed_at) filter (where r.status in ('completed', 'partial')) as last_success,

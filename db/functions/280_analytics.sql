@@ -100,7 +100,7 @@ comment on column analytics.compliance_by_module.month_key is 'The month the mod
 
 -- analytics.compliance_by_month ------------------------------------------------------------------
 -- The figures of each local month at its last day (the current month: today, live), from the
--- source of /rpc/compliance_as_of (app.figures_of_day: the valid cache, else the history), so every
+-- source of /rpc/compliance_as_of (app.figures_of_days: the valid cache, else the history), so every
 -- month from the organisation's first day has its figures whether or not a daily job ran.
 drop view if exists analytics.compliance_by_month;
 create view analytics.compliance_by_month with (security_invoker = true) as
@@ -110,9 +110,14 @@ create view analytics.compliance_by_month with (security_invoker = true) as
         cross join lateral app.trend_days(o.id, 'month', null) t
     ),
     figures as (
-        select m.org_id, m.month, m.day, f.*
+        select m.org_id, m.month, f.day, f.source, f.active_employees, f.required, f.completed,
+               f.overdue, f.exempted, f.compliance_rate
         from months m
-        cross join lateral app.figures_of_day(m.org_id, m.day) f
+        join (select o.id as org_id, x.*
+              from app.organizations o
+              cross join lateral app.figures_of_days(
+                  o.id, array(select t.day from app.trend_days(o.id, 'month', null) t)) x) f
+          on f.org_id = m.org_id and f.day = m.day
     ),
     activity as (
         select x.org_id, x.month,

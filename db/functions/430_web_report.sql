@@ -55,13 +55,12 @@ begin
                               when compliance_report.location_id is not null then 'location'
                               else 'organization' end;
         select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                   'date', t.day, 'rate', f.compliance_rate, 'source', f.source,
+                   'date', f.day, 'rate', f.compliance_rate, 'source', f.source,
                    'required', f.required, 'completed', f.completed, 'overdue', f.overdue,
-                   'exempted', f.exempted) order by t.day)
+                   'exempted', f.exempted) order by f.day)
         into v_trend
-        from app.trend_days(v_org.id, 'auto') t
-        cross join lateral app.figures_of_day(v_org.id, t.day, compliance_report.department_id,
-                                              compliance_report.location_id) f;
+        from app.figures_of_days(v_org.id, array(select t.day from app.trend_days(v_org.id, 'auto') t),
+                                 compliance_report.department_id, compliance_report.location_id) f;
     elsif v_employee is not null then
         v_trend_scope := 'employee';
         select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(

@@ -411,17 +411,19 @@ def test_figures_of_another_organisation_are_refused(
     other = one(su, "select tests.create_org(%s)::text", [f"trend-other-{uuid.uuid4().hex[:8]}"])
     with analyst_of(su, other) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select * from app.figures_of_day(%s, %s)", [org, today])
+            conn.execute("select * from app.figures_of_days(%s, array[%s::date])", [org, today])
         assert conn.execute("select * from app.trend_days(%s, 'month')", [org]).fetchall() == []
         assert conn.execute(
             "select count(*) as n from analytics.compliance_by_month where org_id = %s", [org]
         ).fetchone() == {"n": 0}
         own = conn.execute(
-            "select * from app.figures_of_day(%s, app.org_today(%s))", [other, other]
+            "select * from app.figures_of_days(%s, array[app.org_today(%s)])", [other, other]
         ).fetchone()
         assert own is not None
         assert own["source"] == "live"
     hr_other = one(su, "select tests.create_user(%s, 'hr_admin')::text", [other])
     with pytest.raises(ApiError) as refused:
-        api.call(hr_other, "select * from app.figures_of_day(%s::uuid, %s)", [org, today])
+        api.call(
+            hr_other, "select * from app.figures_of_days(%s::uuid, array[%s::date])", [org, today]
+        )
     assert refused.value.sqlstate == "42501"
