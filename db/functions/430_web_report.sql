@@ -64,7 +64,8 @@ begin
     elsif v_employee is not null then
         v_trend_scope := 'employee';
         select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                   'date', t.day, 'rate', f.compliance_rate, 'source', 'history',
+                   'date', t.day, 'rate', f.compliance_rate,
+                   'source', case when t.day >= v_today then 'live' else 'history' end,
                    'required', f.required, 'completed', f.completed, 'overdue', f.overdue,
                    'exempted', f.exempted) order by t.day)
         into v_trend

@@ -232,6 +232,8 @@ def test_an_employee_report_has_their_own_trend(
     assert [p["completed"] for p in trend[-5:]] == [0, 1, 1, 1, 1]
     assert Decimal(str(trend[-1]["rate"])) == Decimal(str(doc["summary"]["rate"]))
     assert Decimal(str(trend[-1]["rate"])) == Decimal("50.00")
+    assert trend[-1]["source"] == "live"
+    assert {p["source"] for p in trend[:-1]} == {"history"}
 
 
 def test_long_records_give_month_ends_everywhere(
