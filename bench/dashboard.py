@@ -74,7 +74,10 @@ def _load_org(
 ) -> None:
     """One organisation's catalog, employees and assignments (server-side generate_series)."""
     conn.execute(
-        "insert into app.organizations (id, name, slug) values (%s, %s, %s)",
+        # created 400 days ago: its records (and the year of snapshots below) begin then, so the
+        # trend has its twelve months
+        "insert into app.organizations (id, name, slug, created_at)"
+        " values (%s, %s, %s, now() - interval '400 days')",
         [org, slug.replace("-", " ").title(), slug],
     )
     conn.execute(

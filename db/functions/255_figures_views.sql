@@ -356,3 +356,165 @@ Superadmins, HR admins, managers and viewers.$$;
 
 grant select on api.department_compliance, api.location_compliance, api.module_compliance,
     api.compliance_matrix, api.upcoming_deadlines, api.compliance_trend to authenticated;
+
+-- The trend's points -----------------------------------------------------------------------------
+-- Every trend (the PDF report's, the dashboard's trendsData, analytics.compliance_by_month) reads
+-- the figures of a day from the source of /rpc/compliance_as_of: an ended local day from its
+-- cached answer when one was written after the day ended, else computed from the history; today
+-- from the live counters (the headline). So a trend has a point for every day the organisation
+-- has records of, whether or not a daily job ran, and its last point is the headline.
+
+-- The role a request runs as, seen from inside a SECURITY DEFINER function (where current_user
+-- is the function's owner): the role set by SET ROLE (PostgREST's `authenticated`), else the
+-- login (an analyst connects as itself).
+create or replace function app.invoking_role() returns name
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user)::name
+$$;
+comment on function app.invoking_role() is
+    'The role a request runs as (SET ROLE, else the login), also inside SECURITY DEFINER functions.';
+grant execute on function app.invoking_role() to authenticated, analyst;
+
+-- The local days a trend shows, from the organisation's first local day to its today:
+-- p_granularity 'month': the last day of each local month (today for the current month), the
+-- last p_months months (all when null); 'auto': every day when the records span at most 62 days,
+-- else as 'month'. period: the month's first day, or the day.
+create or replace function app.trend_days(p_org_id uuid, p_granularity text, p_months integer default 12)
+returns table (granularity text, period date, day date)
+language sql stable security definer
+set search_path = ''
+as $$
+    with bounds as (
+        select app.org_today(o.id) as today, app.local_date(o.id, o.created_at) as first_day
+        from app.organizations o
+        where o.id = p_org_id
+          -- the caller's own organisation, or one bound to the calling analyst
+          and (o.id = app.current_org_id()
+               or exists (select from app.analyst_organizations b
+                          where b.org_id = o.id and b.role_name = app.invoking_role()))
+    ),
+    kind as (
+        select b.*, case when p_granularity = 'auto' and b.today operator(pg_catalog.-) b.first_day <= 62
+                         then 'day' else 'month' end as granularity
+        from bounds b
+    )
+    select k.granularity, d.day::date, d.day::date
+    from kind k
+    cross join lateral pg_catalog.generate_series(k.first_day, k.today, interval '1 day') d(day)
+    where k.granularity = 'day'
+    union all
+    select k.granularity, m.month::date,
+           least((m.month operator(pg_catalog.+) interval '1 month -1 day')::date, k.today)
+    from kind k
+    cross join lateral pg_catalog.generate_series(
+        greatest(pg_catalog.date_trunc('month', k.first_day::timestamp),
+                 case when p_months is not null
+                      then pg_catalog.date_trunc('month', k.today::timestamp)
+                           operator(pg_catalog.-) pg_catalog.make_interval(months => p_months - 1) end),
+        pg_catalog.date_trunc('month', k.today::timestamp), interval '1 month') m(month)
+    where k.granularity = 'month'
+    order by 2
+$$;
+comment on function app.trend_days(uuid, text, integer) is
+    'The local days of a trend (first local day to today): month ends (today for this month) of the last p_months months, or every day (''auto'' when the records span at most 62 days). None for an organisation that is not the caller''s (or bound to the calling analyst).';
+grant execute on function app.trend_days(uuid, text, integer) to authenticated, analyst;
+
+-- Whether a group row (department × location; both null: the org-wide row) belongs to the
+-- selection: the org-wide row when neither is chosen, else the groups of the chosen department
+-- and/or location.
+create or replace function app.in_selection(p_department_id uuid, p_location_id uuid,
+                                            p_chosen_department uuid, p_chosen_location uuid)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select case when p_chosen_department is null and p_chosen_location is null
+                then p_department_id is null and p_location_id is null
+                else (p_department_id is not null or p_location_id is not null)
+                     and (p_chosen_department is null or p_department_id operator(pg_catalog.=) p_chosen_department)
+                     and (p_chosen_location is null or p_location_id operator(pg_catalog.=) p_chosen_location) end
+$$;
+comment on function app.in_selection(uuid, uuid, uuid, uuid) is
+    'Whether a figures group row (department, location) is in the selection (the org-wide row when none is chosen).';
+grant execute on function app.in_selection(uuid, uuid, uuid, uuid) to authenticated, analyst;
+
+-- The compliance figures at the end of each of some local days, by the as-of rule, for the
+-- organisation or a department and/or location (that day's), from the source compliance_as_of
+-- answers from (source): 'live' today, 'snapshot' an ended day with a cache row written after
+-- the day ended, else 'history' (computed). Cached days are read in one scan. Security definer
+-- because the history is read with its index whatever the caller's policies; the caller is
+-- checked instead: a signed-in user who reads organisation figures, of that organisation, or an
+-- analyst bound to it.
+drop function if exists app.figures_of_day(uuid, date, uuid, uuid);
+create or replace function app.figures_of_days(p_org_id uuid, p_days date[], p_department_id uuid default null,
+                                               p_location_id uuid default null)
+returns table (day date, source text, active_employees bigint, required bigint, completed bigint,
+               overdue bigint, exempted bigint, compliance_rate numeric)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_today date := app.org_today(p_org_id);
+begin
+    if not ((app.current_user_id() is not null and p_org_id is not distinct from app.current_org_id()
+             and app.reads_org_figures())
+            or exists (select from app.analyst_organizations b
+                       where b.org_id = p_org_id and b.role_name = app.invoking_role())) then
+        raise exception 'you may not read the figures of organisation %', p_org_id
+            using errcode = '42501',
+                  detail = 'Staff read their own organisation''s figures, analysts those of the organisations bound to them.',
+                  hint = 'Ask for your own organisation.';
+    end if;
+    return query
+    with days as (
+        select distinct d.day
+        from pg_catalog.unnest(p_days) d(day)
+        where d.day is not null
+    ),
+    sourced as (
+        select d.day,
+               case when d.day >= v_today then 'live'
+                    when exists (select from app.compliance_snapshots s
+                                 where s.org_id = p_org_id and s.snapshot_date = d.day
+                                   and s.department_id is null and s.location_id is null
+                                   and s.created_at >= app.end_of_local_day(p_org_id, d.day)) then 'snapshot'
+                    else 'history' end as source
+        from days d
+    ),
+    groups as (
+        select x.day, s.active_employees::bigint, s.required_assignments::bigint as required,
+               s.completed_assignments::bigint as completed, s.overdue_assignments::bigint as overdue,
+               s.exempted_assignments::bigint as exempted
+        from sourced x
+        join app.compliance_snapshots s on s.org_id = p_org_id and s.snapshot_date = x.day
+        where x.source = 'snapshot'
+          and app.in_selection(s.department_id, s.location_id, p_department_id, p_location_id)
+        union all
+        select x.day, g.active_employees, g.required, g.completed, g.overdue, g.exempted
+        from sourced x
+        cross join lateral app.compliance_groups(p_org_id, x.day, x.source) g
+        where x.source <> 'snapshot'
+          and app.in_selection(g.department_id, g.location_id, p_department_id, p_location_id)
+    ),
+    sums as (
+        select x.day, x.source,
+               coalesce(pg_catalog.sum(g.active_employees), 0)::bigint as active_employees,
+               coalesce(pg_catalog.sum(g.required), 0)::bigint as required,
+               coalesce(pg_catalog.sum(g.completed), 0)::bigint as completed,
+               coalesce(pg_catalog.sum(g.overdue), 0)::bigint as overdue,
+               coalesce(pg_catalog.sum(g.exempted), 0)::bigint as exempted
+        from sourced x
+        left join groups g on g.day = x.day
+        group by x.day, x.source
+    )
+    select s.day, s.source, s.active_employees, s.required, s.completed, s.overdue, s.exempted,
+           app.compliance_rate_of(s.completed, s.required, s.exempted)
+    from sums s
+    order by s.day;
+end
+$$;
+comment on function app.figures_of_days(uuid, date[], uuid, uuid) is
+    'The figures at the end of each of some local days (organisation, or a department and/or location), from compliance_as_of''s source: live today, else the valid cache, else the history. Staff of the organisation or its bound analysts.';
+grant execute on function app.figures_of_days(uuid, date[], uuid, uuid) to authenticated, analyst;

@@ -83,15 +83,19 @@ begin
         group by c.department_id, c.module_id
         having pg_catalog.sum(c.required_count) <> 0
     ),
+    -- The last 12 local months, each at its last day (this month: today, the live figure), from
+    -- the source of compliance_as_of (app.figures_of_days): every month has its point.
+    trend_days as materialized (
+        select t.period, t.day from app.trend_days(v_org, 'month', 12) t
+    ),
     trend as (
-        select t.period, t.snapshot_date, t.compliance_rate,
-               case when t.required_assignments - t.exempted_assignments > 0
-                    then pg_catalog.round(100.0 * t.overdue_assignments
-                                          / (t.required_assignments - t.exempted_assignments), 2)
+        select t.period, t.day as snapshot_date, f.source, f.compliance_rate,
+               case when f.required - f.exempted > 0
+                    then pg_catalog.round(100.0 * f.overdue / (f.required - f.exempted), 2)
                     else 0.00 end as overdue_rate
-        from api.compliance_trend t
-        where t.org_id = v_org and t.scope = 'organization' and t.granularity = 'month'
-          and t.period > (pg_catalog.date_trunc('month', app.org_today(v_org)::timestamp) - interval '12 months')::date
+        from trend_days t
+        join app.figures_of_days(v_org, (select pg_catalog.array_agg(d.day) from trend_days d)) f
+          on f.day = t.day
     ),
     syncs as (
         select r.source, pg_catalog.max(r.completed_at) filter (where r.status in ('completed', 'partial')) as last_success,
@@ -159,6 +163,7 @@ begin
                            select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                                       'month', pg_catalog.to_char(t.period, 'YYYY-MM'),
                                       'snapshotDate', t.snapshot_date,
+                                      'source', t.source,
                                       'completionRate', t.compliance_rate,
                                       'overdueRate', t.overdue_rate)
                                   order by t.period)
@@ -193,7 +198,8 @@ departments: [{departmentId, department, employeeCount, complianceRate, completi
 targetMet, modulesBelowTarget, requiredCount, completedCount, overdueCount, exemptedCount,
 dueSoonCount}], locations: [...], overallStats: {totalCompletions, overdueTrainings,
 dueSoonTrainings, exemptedTrainings, requiredTrainings, complianceRate, trendsData: [{month,
-snapshotDate, completionRate, overdueRate}] (last 12 months, from the daily snapshots)},
+snapshotDate, source, completionRate, overdueRate}] (the last 12 local months at their last day,
+this month today's live figure; source as in /rpc/compliance_as_of: live, snapshot or history)},
 lastSync (latest successful sync of any source, or null), syncSources: {zenefits|classroom|...:
 {lastSuccessAt, lastStartedAt, lastStatus}}, summary: {totalEmployees, totalModules,
 overallComplianceRate, overdueCount, dueSoonCount, exemptedCount, completedCount, requiredCount},
@@ -203,6 +209,18 @@ per-employee grid is /compliance_matrix (paged). Figures count required assignme
 employees; exempted ones are not counted. Superadmins, HR admins, managers and viewers (403
 for employees: use /rpc/employee_detail).$$;
 grant execute on function api.dashboard() to authenticated;
+
+-- An instant as the organisation's local date and time with its zone (text for people).
+create or replace function app.local_timestamp_text(p_org_id uuid, p_at timestamptz) returns text
+language sql stable
+set search_path = ''
+as $$
+    select pg_catalog.to_char(pg_catalog.timezone(app.org_timezone(p_org_id), p_at), 'YYYY-MM-DD HH24:MI')
+           || ' ' || app.org_timezone(p_org_id)
+$$;
+comment on function app.local_timestamp_text(uuid, timestamptz) is
+    'An instant as the organisation''s local date and time, with the zone named (for text people read).';
+grant execute on function app.local_timestamp_text(uuid, timestamptz) to authenticated;
 
 create or replace function api.employee_detail(employee_id uuid) returns jsonb
 language plpgsql stable
@@ -240,7 +258,7 @@ begin
     end if;
 
     with assignments as (
-        select a.id, a.module_id, m.name as module, m.month_key, a.due_date, a.status,
+        select a.id, a.module_id, m.name as module, m.month_key, a.due_date, a.grace_days, a.status,
                a.is_required, a.completion_date, a.score, a.attempts, a.is_late,
                a.exemption_reason, a.exempted_at, a.created_at,
                r.priority as rule_priority
@@ -253,27 +271,63 @@ begin
     ),
     history as (
         select a.created_at as at, 'assigned' as action, a.module, a.id as assignment_id,
-               pg_catalog.format('Assigned, due %s', a.due_date) as details
+               pg_catalog.format('Assigned, due %s', a.due_date) as details, null::jsonb as correction
         from assignments a
         union all
         select a.completion_date, 'completed', a.module, a.id,
                pg_catalog.concat_ws(', ', 'Completed',
-                                    'score ' || a.score::text, case when a.is_late then 'late' end)
+                                    'score ' || a.score::text, case when a.is_late then 'late' end), null
         from assignments a
         where a.status = 'completed' and a.completion_date is not null
         union all
-        select a.exempted_at, 'exempted', a.module, a.id, 'Exempted: ' || a.exemption_reason
+        select a.exempted_at, 'exempted', a.module, a.id, 'Exempted: ' || a.exemption_reason, null
         from assignments a
         where a.status = 'exempted' and a.exempted_at is not null
         union all
-        select a.due_date::timestamptz, 'overdue', a.module, a.id,
-               pg_catalog.format('Overdue since %s', a.due_date)
+        -- overdue from the first local day after due date + grace; days counted from the due date
+        select app.end_of_local_day(v_org, a.due_date + a.grace_days), 'overdue', a.module, a.id,
+               pg_catalog.format('Overdue since %s (%s days overdue)', a.due_date + a.grace_days + 1,
+                                 app.days_overdue(a.due_date, v_today)), null
         from assignments a
         where a.status = 'overdue'
         union all
+        -- corrections of completions (HR's completion editor): what changed, who, when and why
+        select c.corrected_at,
+               case when c.kind = 'recorded' then 'completion_recorded'
+                    when not c.attended then 'completion_withdrawn'
+                    else 'completion_corrected' end,
+               m.name, c.assignment_id,
+               pg_catalog.concat_ws('; ',
+                   case when c.kind = 'recorded'
+                        then pg_catalog.concat_ws(', ', 'Completion recorded: completed '
+                                                  || app.local_timestamp_text(v_org, c.completion_date),
+                                                  'score ' || c.score::text)
+                        when not c.attended
+                        then pg_catalog.concat_ws(', ', 'Completion withdrawn (did not attend): was completed '
+                                                  || app.local_timestamp_text(v_org, c.previous_completion_date),
+                                                  'score ' || c.previous_score::text)
+                        else pg_catalog.concat_ws(', ', 'Completion corrected: completed '
+                                                  || app.local_timestamp_text(v_org, c.previous_completion_date)
+                                                  || ' -> ' || app.local_timestamp_text(v_org, c.completion_date),
+                                                  'score ' || coalesce(c.previous_score::text, 'none')
+                                                  || ' -> ' || coalesce(c.score::text, 'none')) end,
+                   'by ' || coalesce(u.display_name, 'an administrator'),
+                   'reason: ' || c.reason),
+               pg_catalog.jsonb_build_object(
+                   'kind', c.kind, 'attended', c.attended, 'reason', c.reason,
+                   'correctedBy', c.corrected_by, 'correctedByName', u.display_name,
+                   'correctedAt', c.corrected_at, 'previousStatus', c.previous_status,
+                   'previousCompletedAt', c.previous_completion_date, 'previousScore', c.previous_score,
+                   'completedAt', c.completion_date, 'score', c.score)
+        from app.completion_corrections c
+        join app.training_assignments a on a.org_id = c.org_id and a.id = c.assignment_id
+        join app.training_modules m on m.org_id = a.org_id and m.id = a.module_id
+        left join app.app_users u on u.org_id = c.org_id and u.id = c.corrected_by
+        where c.org_id = v_org and c.employee_id = v_employee_id
+        union all
         select h.changed_at, 'tier_changed', null, null,
                pg_catalog.concat_ws(' ', 'Tier', coalesce(ft.name, '(none)'), '->', tt.name,
-                                    '(' || h.kind::text || ')', nullif(h.reason, ''))
+                                    '(' || h.kind::text || ')', nullif(h.reason, '')), null
         from app.employee_tier_history h
         join app.compliance_tiers tt on tt.org_id = h.org_id and tt.id = h.to_tier_id
         left join app.compliance_tiers ft on ft.org_id = h.org_id and ft.id = h.from_tier_id
@@ -317,7 +371,8 @@ begin
         'complianceHistory', coalesce((
             select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                        'date', h.at, 'action', h.action, 'moduleTitle', h.module,
-                       'assignmentId', h.assignment_id, 'details', h.details)
+                       'assignmentId', h.assignment_id, 'details', h.details,
+                       'correction', h.correction)
                    order by h.at desc, h.action)
             from (select * from history h order by h.at desc limit 100) h), '[]'),
         'trainings', coalesce((
@@ -342,6 +397,12 @@ complianceStats: the employee's required assignments by status, complianceRate (
 requirements: total, completed, inProgress, pending, completionPct, points).
 upcomingDeadlines: open assignments, soonest first, with daysUntilDue (negative: past due) and
 priority high (overdue or due within 7 days) / medium (30) / low. complianceHistory: newest
-first (assigned, completed, exempted, overdue, tier_changed), at most 100 entries.
+first (assigned, completed, exempted, overdue, tier_changed, completion_recorded,
+completion_corrected, completion_withdrawn), at most 100 entries: {date, action, moduleTitle,
+assignmentId, details, correction}; correction (null for other actions) says who (correctedBy,
+correctedByName), when (correctedAt), why (reason), and the completion before (previousStatus,
+previousCompletedAt, previousScore) and after (completedAt, score, attended). overdue is dated
+when the assignment became overdue (the end of its last day of grace) and says its days overdue
+(app.days_overdue).
 404 when the employee is unknown or not visible to you (employees see only themselves).$$;
 grant execute on function api.employee_detail(uuid) to authenticated;

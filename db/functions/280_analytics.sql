@@ -99,17 +99,25 @@ $$Live compliance per training module across the organisation (required assignme
 comment on column analytics.compliance_by_module.month_key is 'The month the module belongs to (YYYY-MM).';
 
 -- analytics.compliance_by_month ------------------------------------------------------------------
+-- The figures of each local month at its last day (the current month: today, live), from the
+-- source of /rpc/compliance_as_of (app.figures_of_days: the valid cache, else the history), so every
+-- month from the organisation's first day has its figures whether or not a daily job ran.
 drop view if exists analytics.compliance_by_month;
 create view analytics.compliance_by_month with (security_invoker = true) as
-    with snap as (
-        select distinct on (s.org_id, pg_catalog.date_trunc('month', s.snapshot_date::timestamp))
-               s.org_id, pg_catalog.date_trunc('month', s.snapshot_date::timestamp)::date as month,
-               s.snapshot_date, s.active_employees, s.required_assignments,
-               s.completed_assignments, s.overdue_assignments, s.exempted_assignments,
-               s.compliance_rate
-        from app.compliance_snapshots s
-        where s.department_id is null and s.location_id is null
-        order by s.org_id, pg_catalog.date_trunc('month', s.snapshot_date::timestamp), s.snapshot_date desc
+    with months as (
+        select o.id as org_id, t.period as month, t.day
+        from app.organizations o
+        cross join lateral app.trend_days(o.id, 'month', null) t
+    ),
+    figures as (
+        select m.org_id, m.month, f.day, f.source, f.active_employees, f.required, f.completed,
+               f.overdue, f.exempted, f.compliance_rate
+        from months m
+        join (select o.id as org_id, x.*
+              from app.organizations o
+              cross join lateral app.figures_of_days(
+                  o.id, array(select t.day from app.trend_days(o.id, 'month', null) t)) x) f
+          on f.org_id = m.org_id and f.day = m.day
     ),
     activity as (
         select x.org_id, x.month,
@@ -132,23 +140,30 @@ create view analytics.compliance_by_month with (security_invoker = true) as
         ) x
         group by x.org_id, x.month
     )
-    select coalesce(s.org_id, a.org_id) as org_id, coalesce(s.month, a.month) as month,
-           s.snapshot_date, s.active_employees, s.required_assignments, s.completed_assignments,
-           s.overdue_assignments, s.exempted_assignments, s.compliance_rate,
+    select coalesce(f.org_id, a.org_id) as org_id, coalesce(f.month, a.month) as month,
+           f.day as snapshot_date, f.source, f.active_employees::integer as active_employees,
+           f.required::integer as required_assignments, f.completed::integer as completed_assignments,
+           f.overdue::integer as overdue_assignments, f.exempted::integer as exempted_assignments,
+           f.compliance_rate,
            coalesce(a.assignments_due, 0) as assignments_due,
            coalesce(a.completions, 0) as completions,
            coalesce(a.late_completions, 0) as late_completions
-    from snap s
-    full join activity a on a.org_id = s.org_id and a.month = s.month;
+    from figures f
+    full join activity a on a.org_id = f.org_id and a.month = f.month;
 comment on view analytics.compliance_by_month is
-$$Per organisation and month: the org-wide figures of the month's last daily snapshot, and the
-month's activity (required assignments due, completions, late completions) from the assignments.
+$$Per organisation and local month: the org-wide figures at the end of the month's last day (the
+current month: today's live figures), and the month's activity (required assignments due,
+completions, late completions) from the assignments.
 
-Snapshot columns are null for months without a snapshot.$$;
-comment on column analytics.compliance_by_month.month is 'First day of the month.';
-comment on column analytics.compliance_by_month.snapshot_date is 'The day of the month''s last snapshot (the figures are from that day).';
+The figures are those of /rpc/compliance_as_of for that day (source: snapshot = its cached answer,
+history = computed from the history, live = today): the state the database had recorded by the
+end of the day, completions judged by their completion time. Figure columns are null for months
+outside the organisation's records (before its first day, or after today).$$;
+comment on column analytics.compliance_by_month.month is 'First day of the local month.';
+comment on column analytics.compliance_by_month.snapshot_date is 'The local day the figures are from: the month''s last day, or today for the current month.';
+comment on column analytics.compliance_by_month.source is 'Where the figures come from: snapshot (the cached answer of the day), history (computed from the history) or live (today).';
 comment on column analytics.compliance_by_month.assignments_due is 'Required assignments whose due date falls in the month.';
-comment on column analytics.compliance_by_month.completions is 'Assignments completed in the month (completion date).';
+comment on column analytics.compliance_by_month.completions is 'Assignments completed in the month (the completion''s local date).';
 
 -- analytics.audit_summary ------------------------------------------------------------------------
 drop view if exists analytics.audit_summary;

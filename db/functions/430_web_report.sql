@@ -21,6 +21,9 @@ declare
     v_default_target constant numeric := 95.00;
     v_today date;
     v_result jsonb;
+    v_trend jsonb;
+    v_trend_scope text;
+    v_employee uuid := app.current_employee_id();
 begin
     if overdue_limit is null or overdue_limit not between 0 and 100000 then
         raise exception 'overdue_limit must be between 0 and 100000, not %', overdue_limit
@@ -40,6 +43,37 @@ begin
     perform app.check_department_location(v_org.id, compliance_report.department_id,
                                           compliance_report.location_id);
     v_today := app.org_today(v_org.id);
+
+    -- The trend: the figures at the end of each day of app.trend_days, from the source of
+    -- compliance_as_of (its last point is today's live figure), for the report's department and/or
+    -- location or the organisation; for a caller who reads only their own figures, their own
+    -- (employee_compliance_trend).
+    if app.reads_org_figures() then
+        v_trend_scope := case when compliance_report.department_id is not null
+                                   and compliance_report.location_id is not null then 'department_location'
+                              when compliance_report.department_id is not null then 'department'
+                              when compliance_report.location_id is not null then 'location'
+                              else 'organization' end;
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                   'date', f.day, 'rate', f.compliance_rate, 'source', f.source,
+                   'required', f.required, 'completed', f.completed, 'overdue', f.overdue,
+                   'exempted', f.exempted) order by f.day)
+        into v_trend
+        from app.figures_of_days(v_org.id, array(select t.day from app.trend_days(v_org.id, 'auto') t),
+                                 compliance_report.department_id, compliance_report.location_id) f;
+    elsif v_employee is not null then
+        v_trend_scope := 'employee';
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                   'date', t.day, 'rate', f.compliance_rate,
+                   'source', case when t.day >= v_today then 'live' else 'history' end,
+                   'required', f.required, 'completed', f.completed, 'overdue', f.overdue,
+                   'exempted', f.exempted) order by t.day)
+        into v_trend
+        from app.trend_days(v_org.id, 'auto') t
+        cross join lateral api.employee_compliance_trend(employee_id => v_employee, from_day => t.day,
+                                                         to_day => t.day) f;
+    end if;
+    v_trend := coalesce(v_trend, '[]');
 
     with scope as (
         select x.*, app.counts_toward_compliance(x.is_required, x.employee_status) as counts
@@ -128,13 +162,9 @@ begin
                   where c.status = 'overdue'
                   order by c.days_overdue desc, c.employee_name, c.module
                   limit overdue_limit) o), '[]'),
-        'trend', coalesce((
-            select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                       'date', s.snapshot_date, 'rate', s.compliance_rate)
-                   order by s.snapshot_date)
-            from app.compliance_snapshots s
-            where s.org_id = v_org.id and s.department_id is null and s.location_id is null
-              and s.snapshot_date > v_today - 365), '[]'))
+        'trend', v_trend,
+        'trend_scope', v_trend_scope,
+        'trend_granularity', (select t.granularity from app.trend_days(v_org.id, 'auto') t limit 1))
     into v_result;
     return v_result;
 end
@@ -149,7 +179,13 @@ employees; rate = completed ÷ (counted − exempted) × 100, 100.00 when none. 
 target is the highest completion target of its rules in effect (95.00 when it has none);
 locations and the organisation are measured against 95.00. A department or location that is not
 in your organisation answers 404 (as /rpc/compliance_rate does). overdue lists at most overdue_limit
-assignments (overdue_total counts them all). trend is the organisation-wide daily snapshot rate
-of the last year.$$;
+assignments (overdue_total counts them all).
+trend: [{date, rate, source, required, completed, overdue, exempted}] at the end of each local
+day shown (trend_granularity 'day': every day when the organisation's records span at most 62
+days; 'month': the last day of each of the last 12 months), by the as-of rule of
+/rpc/compliance_as_of (source live, snapshot or history); the last point is today's live figure.
+trend_scope: organization, department, location or department_location (the report's
+department/location filters; status and due dates do not apply to it), or employee for a caller
+who reads only their own figures (their employee_compliance_trend).$$;
 grant execute on function api.compliance_report(uuid, uuid, app.assignment_status, date, date, integer)
     to authenticated;
