@@ -61,11 +61,13 @@ begin
                   hint = 'Sign in again.';
     end if;
     if p_export is null or p_export not in ('compliance.csv', 'compliance.xlsx', 'compliance.pdf',
-                                            'audit.csv') then
+                                            'audit.csv', 'training_record.csv',
+                                            'training_record.pdf', 'roster.csv', 'roster.pdf') then
         raise exception 'unknown export %', coalesce(pg_catalog.quote_literal(p_export), 'null')
             using errcode = '22023',
                   detail = pg_catalog.format('The export is %s.', coalesce(p_export, 'null')),
-                  hint = 'Use compliance.csv, compliance.xlsx, compliance.pdf or audit.csv.';
+                  hint = 'Use compliance.csv, compliance.xlsx, compliance.pdf, audit.csv, '
+                         'training_record.csv, training_record.pdf, roster.csv or roster.pdf.';
     end if;
     return audit.record_event(
         v_org, 'compliance_export', app.current_employee_id(), null, p_export,
