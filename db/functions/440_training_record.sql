@@ -101,6 +101,21 @@ comment on function app.generated_stamp(uuid, text) is
     'generated_at (local time) and generated_by {name, role} of a record made now by the caller.';
 revoke execute on function app.generated_stamp(uuid, text) from public;
 
+-- The organisation as a record shows it: {id, name, timezone, paper_size} (paper_size, the paper
+-- its PDFs are laid out for, is null where the setting does not exist).
+create or replace function app.organization_of(p_org_id uuid) returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object('id', o.id, 'name', o.name, 'timezone', o.timezone,
+                                         'paper_size', pg_catalog.to_jsonb(o) ->> 'paper_size')
+    from app.organizations o
+    where o.id = p_org_id
+$$;
+comment on function app.organization_of(uuid) is
+    'An organisation as records show it: {id, name, timezone, paper_size}.';
+revoke execute on function app.organization_of(uuid) from public;
+
 -- The transcript ------------------------------------------------------------------------------
 
 create or replace function api.training_record(employee_id uuid) returns jsonb
@@ -156,9 +171,7 @@ begin
 
     return pg_catalog.jsonb_build_object(
         'employee', v_employee,
-        'organization', (select pg_catalog.jsonb_build_object('id', o.id, 'name', o.name,
-                                                              'timezone', o.timezone)
-                         from app.organizations o where o.id = v_org),
+        'organization', app.organization_of(v_org),
         'time_zone', v_tz,
         'today', v_today,
         'verification', app.chain_head_of(v_org, v_tz),
@@ -272,7 +285,7 @@ comment on function api.training_record(uuid) is
 $$An employee's training record (transcript): every assignment cycle ever, requirements with their reviews, tier history.
 
 Keys: employee {id, name, email, job_title, department, location, hire_date, status, tier};
-organization {id, name, timezone}; time_zone (every *_at below is local time in it,
+organization {id, name, timezone, paper_size}; time_zone (every *_at below is local time in it,
 YYYY-MM-DDTHH:MM:SS); today; generated_at; generated_by {name, role}; verification {chain_seq,
 chain_hash, sealed_at, written_at, written_at_utc, verify}: the head of the audit chain when the
 record was made, which audit.verify_chain proves intact later; cycles (every assignment,
@@ -342,9 +355,7 @@ begin
 
     return pg_catalog.jsonb_build_object(
         'module', v_module,
-        'organization', (select pg_catalog.jsonb_build_object('id', o.id, 'name', o.name,
-                                                              'timezone', o.timezone)
-                         from app.organizations o where o.id = v_org),
+        'organization', app.organization_of(v_org),
         'time_zone', v_tz,
         'scope', case when v_all then 'organization' else 'direct_reports' end,
         'verification', app.chain_head_of(v_org, v_tz),
@@ -412,7 +423,7 @@ $$A module's course roster: its content summary and trainer, and per session who
 
 Keys: module {id, name, month_key, due_date, description, content_summary, trainer,
 trainer_qualifications, validity_days, passing_score, estimated_minutes, active}; organization
-{id, name, timezone}; time_zone (every *_at is local time in it, YYYY-MM-DDTHH:MM:SS); scope
+{id, name, timezone, paper_size}; time_zone (every *_at is local time in it, YYYY-MM-DDTHH:MM:SS); scope
 (organization | direct_reports); generated_at; generated_by {name, role}; verification (the head
 of the audit chain, as api.training_record); sessions, one per cycle (the month of the due date,
 YYYY-MM), in order: cycle, first_due_date, last_due_date, first_completed_on, last_completed_on,
