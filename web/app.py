@@ -32,6 +32,7 @@ from web.db import make_async_pool
 from web.errors import exception_handlers
 from web.exports import export_handlers
 from web.health import health_handler
+from web.records import record_handlers
 from web.relay import CloseCodes, Listener, Presence, Relay
 from web.settings import WebSettings
 from web.state import AppState, ExportLimiter
@@ -206,6 +207,7 @@ def create_app(settings: WebSettings) -> Litestar:
         route_handlers=[
             *export_handlers(),
             *billing_handlers(),
+            *record_handlers(),
             ws_handler,
             presence_handler,
             health_handler,
