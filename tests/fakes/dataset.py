@@ -409,12 +409,8 @@ def demo(
         current = Employment(f"{3300001 + p.index}", cal.start_date(p).isoformat())
         if p.key != cal.rehired:
             return [current]
-        earlier = Employment(
-            f"{3390001 + p.index}",
-            cal.first_start_date(p).isoformat(),
-            termination_date=cal.leave_day.isoformat(),
-            is_active=False,
-        )
+        earlier = Employment(f"{3390001 + p.index}", cal.first_start_date(p).isoformat(),
+                             termination_date=cal.leave_day.isoformat(), is_active=False)
         return [earlier, current]  # fmt: skip
 
     persons = [
