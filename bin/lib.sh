@@ -3,7 +3,8 @@
 
 # Debian packages the project needs: PostgreSQL (15 where the distribution has it: Debian 12;
 # else its default major, 16+) and, for the tests, pgTAP, plpgsql_check, pg_prove and
-# libfaketime (`bin/test --at`).
+# libfaketime (`bin/test --at`) and poppler-utils (pdftoppm, pdftotext: the PDFs are rendered and
+# looked at, tests/web/pdf_check.py).
 # `ensure_deb_packages run` installs only what running the system needs (bin/up).
 compliance_deb_packages() {
     local purpose=${1:-test} major
@@ -11,7 +12,7 @@ compliance_deb_packages() {
     printf '%s\n' "postgresql-$major"
     [ "$purpose" = run ] && return 0
     printf '%s\n' "postgresql-$major-pgtap" "postgresql-$major-plpgsql-check" \
-        libtap-parser-sourcehandler-pgtap-perl faketime
+        libtap-parser-sourcehandler-pgtap-perl faketime poppler-utils
 }
 
 # The PostgreSQL major version to use: $PG_MAJOR; else 15 if installed; else the newest server

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 
 import anyio
@@ -562,7 +563,8 @@ async def export_compliance_pdf(
             await cur.execute(
                 "select api.compliance_report("
                 " department_id => %s, location_id => %s, status => %s::app.assignment_status,"
-                " due_from => %s, due_to => %s, overdue_limit => %s) as report",
+                " due_from => %s, due_to => %s, overdue_limit => %s) as report,"
+                " (select o.paper_size from api.organizations o) as paper_size",
                 [
                     export.resolved.department_id,
                     export.resolved.location_id,
@@ -584,7 +586,9 @@ async def export_compliance_pdf(
         "from": filters.from_.isoformat() if filters.from_ else None,
         "to": filters.to.isoformat() if filters.to else None,
     }
-    pdf = await anyio.to_thread.run_sync(render_report, row["report"], labels)
+    pdf = await anyio.to_thread.run_sync(
+        partial(render_report, paper=row["paper_size"] or "letter"), row["report"], labels
+    )
     log.info(
         "rendered the compliance report for user %s in %.2f s (%d bytes)",
         export.user,

@@ -1,11 +1,14 @@
 """The PDF compliance report, drawn with reportlab from ``api.compliance_report``'s JSON.
 
-:func:`render_report` is plain, blocking code: the web app runs it in a worker thread.
+Laid out by :mod:`web.pdf_layout` on the organisation's paper (``organizations.paper_size``):
+"page N of M" in the footer, each heading kept with the first rows of its table, the trend drawn
+for the scope the caller reads (the organisation's, or their own for an employee), and no empty
+box: a section with nothing to show says so in one line, or is left out when the caller may not
+read it. :func:`render_report` is plain, blocking code: the web app runs it in a worker thread.
 """
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,49 +17,34 @@ from reportlab.graphics.charts.lineplots import LinePlot  # type: ignore[import-
 from reportlab.graphics.shapes import Drawing, Line, String  # type: ignore[import-untyped]
 from reportlab.graphics.widgets.markers import makeMarker  # type: ignore[import-untyped]
 from reportlab.lib import colors  # type: ignore[import-untyped]
-from reportlab.lib.enums import TA_RIGHT  # type: ignore[import-untyped]
-from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
-from reportlab.platypus import (  # type: ignore[import-untyped]
-    KeepTogether,
-    Paragraph,
-    SimpleDocTemplate,
-    Spacer,
-    Table,
-    TableStyle,
+from reportlab.platypus import Flowable, Paragraph, Table, TableStyle  # type: ignore[import-untyped]
+
+from web.pdf_layout import (
+    GREEN,
+    GREY,
+    HEADER_BG,
+    RED,
+    build_pdf,
+    data_table,
+    esc,
+    frame_width,
+    section,
+    styles,
 )
 
 __all__ = ["render_report"]
 
-GREEN = colors.HexColor("#1b7f3b")
-RED = colors.HexColor("#b3261e")
-GREY = colors.HexColor("#5f6368")
-HEADER_BG = colors.HexColor("#e8eaed")
+TITLE = "Compliance report"
 
-
-def _styles() -> dict[str, ParagraphStyle]:
-    base = getSampleStyleSheet()
-    return {
-        "title": ParagraphStyle("title", parent=base["Title"], alignment=0, spaceAfter=2 * mm),
-        "h2": ParagraphStyle("h2", parent=base["Heading2"], spaceBefore=5 * mm, spaceAfter=2 * mm),
-        "body": base["BodyText"],
-        "small": ParagraphStyle("small", parent=base["BodyText"], fontSize=8, textColor=GREY),
-        "cell": ParagraphStyle("cell", parent=base["BodyText"], fontSize=8, leading=10),
-        "num": ParagraphStyle("num", parent=base["BodyText"], fontSize=8, alignment=TA_RIGHT),
-    }
-
-
-#: The longest text the report prints in one cell or line: a longer stored value (a name of
-#: any length) is cut with an ellipsis, so that every row still fits on a page.
-TEXT_LIMIT = 200
-
-
-def _esc(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if len(text) > TEXT_LIMIT:
-        text = text[: TEXT_LIMIT - 1] + "…"
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+#: How the trend section names what it shows (``trend_scope`` of the report).
+TREND_SCOPES = {
+    "organization": "organisation",
+    "department": "department",
+    "location": "location",
+    "department_location": "department and location",
+    "employee": "your assignments",
+}
 
 
 def _pct(value: Any) -> str:
@@ -74,27 +62,8 @@ def _generated_at(report: dict[str, Any]) -> str:
         return raw
 
 
-def _table(rows: list[list[Any]], widths: list[float], numeric_from: int) -> Table:
-    table = Table(rows, colWidths=widths, repeatRows=1)
-    table.setStyle(
-        TableStyle(
-            [
-                ("BACKGROUND", (0, 0), (-1, 0), HEADER_BG),
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-                ("FONTSIZE", (0, 0), (-1, -1), 8),
-                ("ALIGN", (numeric_from, 0), (-1, -1), "RIGHT"),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("LINEBELOW", (0, 0), (-1, 0), 0.6, GREY),
-                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f8f9fa")]),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-            ]
-        )
-    )
-    return table
-
-
 def _against_target(groups: list[dict[str, Any]], label: str) -> Table:
+    cell = styles()["cell"]
     rows: list[list[Any]] = [
         [
             label,
@@ -108,12 +77,12 @@ def _against_target(groups: list[dict[str, Any]], label: str) -> Table:
             "Met",
         ]
     ]
-    styles: list[tuple[Any, ...]] = []
+    marks: list[tuple[Any, ...]] = []
     for i, group in enumerate(groups, start=1):
         met = bool(group.get("target_met"))
         rows.append(
             [
-                _esc(group.get("name")),
+                Paragraph(esc(group.get("name")), cell),
                 group.get("employees", 0),
                 group.get("required", 0),
                 group.get("completed", 0),
@@ -124,19 +93,19 @@ def _against_target(groups: list[dict[str, Any]], label: str) -> Table:
                 "yes" if met else "no",
             ]
         )
-        styles.append(("TEXTCOLOR", (6, i), (6, i), GREEN if met else RED))
-        styles.append(("TEXTCOLOR", (8, i), (8, i), GREEN if met else RED))
-    table = _table(
-        rows, [52 * mm, 17 * mm, 16 * mm, 18 * mm, 15 * mm, 16 * mm, 17 * mm, 16 * mm, 10 * mm], 1
+        marks.append(("TEXTCOLOR", (6, i), (6, i), GREEN if met else RED))
+        marks.append(("TEXTCOLOR", (8, i), (8, i), GREEN if met else RED))
+    table = data_table(
+        rows,
+        [52 * mm, 17 * mm, 16 * mm, 18 * mm, 15 * mm, 16 * mm, 17 * mm, 16 * mm, 10 * mm],
+        numeric_from=1,
     )
-    if styles:
-        table.setStyle(TableStyle(styles))
+    if marks:
+        table.setStyle(TableStyle(marks))
     return table
 
 
-def _trend_chart(trend: list[dict[str, Any]], target: float) -> Drawing:
-    width, height = 170 * mm, 60 * mm
-    drawing = Drawing(width, height)
+def _trend_points(trend: list[dict[str, Any]]) -> list[tuple[float, float]]:
     points: list[tuple[float, float]] = []
     for item in trend:
         try:
@@ -144,20 +113,15 @@ def _trend_chart(trend: list[dict[str, Any]], target: float) -> Drawing:
             points.append((float(day.toordinal()), float(item["rate"])))
         except (KeyError, TypeError, ValueError):
             continue
-    if not points:
-        drawing.add(
-            String(
-                width / 2,
-                height / 2,
-                "No daily snapshots yet: the trend appears after the first daily job.",
-                textAnchor="middle",
-                fontSize=9,
-                fillColor=GREY,
-            )
-        )
-        return drawing
-    if len(points) == 1:
-        points.append((points[0][0] + 1, points[0][1]))
+    return points
+
+
+def _trend_chart(points: list[tuple[float, float]], target: float, monthly: bool) -> Drawing:
+    """The rate per day (0-100 %), with the target as a dashed line."""
+    width, height = min(170 * mm, frame_width()), 60 * mm
+    drawing = Drawing(width, height)
+    if len(points) == 1:  # one day: a short level line, so that it shows
+        points = [(points[0][0] - 1, points[0][1]), points[0]]
     plot = LinePlot()
     plot.x, plot.y = 14 * mm, 10 * mm
     plot.width, plot.height = width - 20 * mm, height - 16 * mm
@@ -176,7 +140,8 @@ def _trend_chart(trend: list[dict[str, Any]], target: float) -> Drawing:
     plot.xValueAxis.valueMax = last
     step = max(1.0, round((last - first) / 5))
     plot.xValueAxis.valueSteps = [first + step * i for i in range(int((last - first) // step) + 1)]
-    plot.xValueAxis.labelTextFormat = lambda v: date.fromordinal(int(v)).strftime("%Y-%m-%d")
+    label = "%b %Y" if monthly else "%Y-%m-%d"
+    plot.xValueAxis.labelTextFormat = lambda v: date.fromordinal(int(v)).strftime(label)
     plot.xValueAxis.labels.fontSize = 7
     drawing.add(plot)
     y = plot.y + plot.height * max(0.0, min(100.0, target)) / 100.0
@@ -204,40 +169,31 @@ def _trend_chart(trend: list[dict[str, Any]], target: float) -> Drawing:
     return drawing
 
 
-def render_report(report: dict[str, Any], labels: dict[str, Any]) -> bytes:
-    """The PDF bytes of the report (``labels``: the filters as the caller wrote them)."""
-    styles = _styles()
-    org = report.get("organization") or {}
-    summary = report.get("summary") or {}
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=15 * mm,
-        rightMargin=15 * mm,
-        topMargin=15 * mm,
-        bottomMargin=15 * mm,
-        title="Compliance report",
-        author=str(org.get("name") or "Compliance Training Manager"),
-        subject="Training compliance",
+def _trend_section(report: dict[str, Any], target: float) -> list[Flowable]:
+    """The trend of the scope the caller reads; nothing when they read none (``trend_scope``
+    null); one line instead of a chart when there is no figure yet."""
+    if "trend_scope" in report and not report.get("trend_scope"):
+        return []
+    scope = str(report.get("trend_scope") or "organization")
+    monthly = report.get("trend_granularity") == "month"
+    heading = (
+        f"Compliance trend ({TREND_SCOPES.get(scope, scope.replace('_', ' '))}, "
+        f"{'monthly' if monthly else 'daily'})"
     )
-    story: list[Any] = []
-    story.append(Paragraph("Compliance report", styles["title"]))
-    story.append(Paragraph(f"<b>Organisation:</b> {_esc(org.get('name'))}", styles["body"]))
-    shown = [f"{k}: {_esc(v)}" for k, v in labels.items() if v]
-    story.append(
-        Paragraph(
-            "<b>Filters:</b> "
-            + ("; ".join(shown) if shown else "none (all assignments you may read)"),
-            styles["body"],
+    points = _trend_points(report.get("trend") or [])
+    if not points:
+        return section(
+            heading,
+            None,
+            empty="No figures yet: the trend appears once there are required assignments to count.",
         )
-    )
-    story.append(Paragraph(f"<b>Generated at:</b> {_esc(_generated_at(report))}", styles["body"]))
+    return section(heading, _trend_chart(points, target, monthly))
 
+
+def _summary(summary: dict[str, Any]) -> list[Flowable]:
     rate = summary.get("rate")
     target = float(summary.get("target") or 95)
     met = bool(summary.get("target_met"))
-    story.append(Paragraph("Summary", styles["h2"]))
     figures = [
         ["Compliance rate", _pct(rate), "Target", _pct(target)],
         [
@@ -274,77 +230,87 @@ def render_report(report: dict[str, Any], labels: dict[str, Any]) -> bytes:
             ]
         )
     )
-    story.append(table)
-    story.append(
-        Paragraph(
-            "Counted: required assignments of active employees. Rate = completed / (counted - "
-            "exempted) x 100; 100 % when nothing is left to complete.",
-            styles["small"],
-        )
+    note = Paragraph(
+        "Counted: required assignments of active employees. Rate = completed / (counted - "
+        "exempted) x 100; 100 % when nothing is left to complete.",
+        styles()["small"],
     )
+    return section("Summary", [table, note])
 
-    story.append(Paragraph("Compliance by department", styles["h2"]))
-    departments = report.get("departments") or []
-    story.append(
-        _against_target(departments, "Department")
-        if departments
-        else Paragraph("No assignments in scope.", styles["body"])
-    )
-    story.append(Paragraph("Compliance by location", styles["h2"]))
-    locations = report.get("locations") or []
-    story.append(
-        _against_target(locations, "Location")
-        if locations
-        else Paragraph("No assignments in scope.", styles["body"])
-    )
 
-    story.append(
-        KeepTogether(
-            [
-                Paragraph("Compliance trend (organisation, daily)", styles["h2"]),
-                _trend_chart(report.get("trend") or [], target),
-            ]
-        )
-    )
-
+def _overdue(report: dict[str, Any]) -> list[Flowable]:
+    cell = styles()["cell"]
     overdue = report.get("overdue") or []
     total = int(report.get("overdue_total") or 0)
-    story.append(Paragraph(f"Overdue assignments ({total})", styles["h2"]))
-    if overdue:
-        rows: list[list[Any]] = [
-            ["Employee", "Department", "Location", "Module", "Due", "Days overdue"]
-        ]
-        for item in overdue:
-            rows.append(
-                [
-                    Paragraph(_esc(item.get("employee_name")), styles["cell"]),
-                    Paragraph(_esc(item.get("department")), styles["cell"]),
-                    Paragraph(_esc(item.get("location")), styles["cell"]),
-                    Paragraph(_esc(item.get("module")), styles["cell"]),
-                    _esc(item.get("due_date")),
-                    item.get("days_overdue"),
-                ]
+    heading = f"Overdue assignments ({total})"
+    if not overdue:
+        return section(heading, None, empty="None.")
+    rows: list[list[Any]] = [
+        ["Employee", "Department", "Location", "Module", "Due", "Days overdue"]
+    ]
+    for item in overdue:
+        rows.append(
+            [
+                Paragraph(esc(item.get("employee_name")), cell),
+                Paragraph(esc(item.get("department")), cell),
+                Paragraph(esc(item.get("location")), cell),
+                Paragraph(esc(item.get("module")), cell),
+                esc(item.get("due_date")),
+                item.get("days_overdue"),
+            ]
+        )
+    body: list[Flowable] = [
+        data_table(rows, [40 * mm, 30 * mm, 25 * mm, 45 * mm, 20 * mm, 20 * mm], numeric_from=5)
+    ]
+    if total > len(overdue):
+        body.append(
+            Paragraph(
+                f"… and {total - len(overdue)} more: export compliance.csv with status=overdue "
+                "for the full list.",
+                styles()["small"],
             )
-        story.append(_table(rows, [40 * mm, 30 * mm, 25 * mm, 45 * mm, 20 * mm, 20 * mm], 5))
-        if total > len(overdue):
-            story.append(
-                Paragraph(
-                    f"… and {total - len(overdue)} more: export compliance.csv with status=overdue "
-                    "for the full list.",
-                    styles["small"],
-                )
-            )
-    else:
-        story.append(Paragraph("None.", styles["body"]))
-    story.append(Spacer(1, 4 * mm))
+        )
+    return section(heading, body)
 
-    def footer(canvas: Any, document: Any) -> None:
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7)
-        canvas.setFillColor(GREY)
-        canvas.drawString(15 * mm, 8 * mm, f"{org.get('name') or ''} · compliance report")
-        canvas.drawRightString(A4[0] - 15 * mm, 8 * mm, f"page {document.page}")
-        canvas.restoreState()
 
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    return buffer.getvalue()
+def render_report(
+    report: dict[str, Any], labels: dict[str, Any], *, paper: str = "letter"
+) -> bytes:
+    """The PDF bytes of the report on ``paper`` ('letter' or 'a4': the organisation's
+    ``paper_size``); ``labels``: the filters as the caller wrote them."""
+    style = styles()
+    org = report.get("organization") or {}
+    summary = report.get("summary") or {}
+    generated = _generated_at(report)
+    shown = [f"{k}: {esc(v)}" for k, v in labels.items() if v]
+    story: list[Flowable] = [
+        Paragraph(TITLE, style["title"]),
+        Paragraph(f"<b>Organisation:</b> {esc(org.get('name'))}", style["body"]),
+        Paragraph(
+            "<b>Filters:</b> "
+            + ("; ".join(shown) if shown else "none (all assignments you may read)"),
+            style["body"],
+        ),
+        Paragraph(f"<b>Generated at:</b> {esc(generated)}", style["body"]),
+    ]
+    story += _summary(summary)
+    for key, heading, label in (
+        ("departments", "Compliance by department", "Department"),
+        ("locations", "Compliance by location", "Location"),
+    ):
+        groups = report.get(key) or []
+        story += section(
+            heading,
+            _against_target(groups, label) if groups else None,
+            empty="No assignments in scope.",
+        )
+    story += _trend_section(report, float(summary.get("target") or 95))
+    story += _overdue(report)
+    return build_pdf(
+        story,
+        paper=paper,
+        title=TITLE,
+        generated=generated,
+        author=str(org.get("name") or "Compliance Training Manager"),
+        subject="Training compliance",
+    )
