@@ -67,41 +67,43 @@ async def _head(
     )
 
 
-# route(), not head(): head() refuses handlers that return a response object; this one is
-# body-less by construction.
-_HEAD_OPTIONS: dict[str, Any] = {
-    "http_method": [HttpMethod.HEAD],
-    "summary": None,
-    "description": _HEAD_DESCRIPTION,
-    "tags": ["exports"],
-    "security": BEARER,
-    "responses": head_responses(),
-}
+def _head_route(
+    path: str,
+    kind: str,
+    model: type[ComplianceFilters] | type[AuditFilters],
+    media_type: str,
+    summary: str,
+) -> Any:
+    """HEAD on one export. route(), not head(): head() refuses handlers that return a response
+    object; this one is body-less by construction."""
 
+    async def handler(request: Request[Any, Any, Any]) -> ASGIResponse:
+        return await _head(request, kind, model, media_type)
 
-@route("/export/compliance.csv", **{**_HEAD_OPTIONS, "summary": "Compliance export (CSV): HEAD"})
-async def head_compliance_csv(request: Request[Any, Any, Any]) -> ASGIResponse:
-    return await _head(request, "compliance.csv", ComplianceFilters, CSV)
-
-
-@route("/export/compliance.xlsx", **{**_HEAD_OPTIONS, "summary": "Compliance export (Excel): HEAD"})
-async def head_compliance_xlsx(request: Request[Any, Any, Any]) -> ASGIResponse:
-    return await _head(request, "compliance.xlsx", ComplianceFilters, XLSX)
-
-
-@route("/export/compliance.pdf", **{**_HEAD_OPTIONS, "summary": "Compliance report (PDF): HEAD"})
-async def head_compliance_pdf(request: Request[Any, Any, Any]) -> ASGIResponse:
-    return await _head(request, "compliance.pdf", ComplianceFilters, PDF)
-
-
-@route("/export/audit.csv", **{**_HEAD_OPTIONS, "summary": "Audit trail export (CSV): HEAD"})
-async def head_audit_csv(request: Request[Any, Any, Any]) -> ASGIResponse:
-    return await _head(request, "audit.csv", AuditFilters, CSV)
+    handler.__name__ = handler.__qualname__ = "head_" + kind.replace(".", "_")
+    return route(
+        path,
+        http_method=[HttpMethod.HEAD],
+        summary=f"{summary}: HEAD",
+        description=_HEAD_DESCRIPTION,
+        tags=["exports"],
+        security=BEARER,
+        responses=head_responses(),
+    )(handler)
 
 
 def head_handlers() -> list[Any]:
     """HEAD on every export of web/exports.py."""
-    return [head_compliance_csv, head_compliance_xlsx, head_compliance_pdf, head_audit_csv]
+    exports: list[tuple[str, type[ComplianceFilters] | type[AuditFilters], str, str]] = [
+        ("compliance.csv", ComplianceFilters, CSV, "Compliance export (CSV)"),
+        ("compliance.xlsx", ComplianceFilters, XLSX, "Compliance export (Excel)"),
+        ("compliance.pdf", ComplianceFilters, PDF, "Compliance report (PDF)"),
+        ("audit.csv", AuditFilters, CSV, "Audit trail export (CSV)"),
+    ]
+    return [
+        _head_route(f"/export/{kind}", kind, model, media_type, summary)
+        for kind, model, media_type, summary in exports
+    ]
 
 
 @get(
