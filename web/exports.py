@@ -47,6 +47,7 @@ from web.auth import request_token
 from web.db import AsyncConn, acting_as
 from web.errors import WebError
 from web.filters import AuditFilters, ComplianceFilters, Resolved, parse_filters, resolve
+from web.openapi import BEARER, XLSX_MEDIA_TYPE, export_responses
 from web.state import AppState
 
 __all__ = ["export_handlers"]
@@ -314,6 +315,8 @@ async def _csv_stream(export: Export, query: sql.Composed) -> Stream:
     ),
     tags=["exports"],
     media_type="text/csv",
+    security=BEARER,
+    responses=export_responses("text/csv; charset=utf-8"),
 )
 async def export_compliance_csv(
     request: Request[Any, Any, Any],
@@ -343,6 +346,8 @@ async def export_compliance_csv(
     ),
     tags=["exports"],
     media_type="text/csv",
+    security=BEARER,
+    responses=export_responses("text/csv; charset=utf-8"),
 )
 async def export_audit_csv(
     request: Request[Any, Any, Any],
@@ -474,6 +479,8 @@ async def _file_chunks(path: str, chunk: int) -> AsyncIterator[bytes]:
     ),
     tags=["exports"],
     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    security=BEARER,
+    responses=export_responses(XLSX_MEDIA_TYPE),
 )
 async def export_compliance_xlsx(
     request: Request[Any, Any, Any],
@@ -541,6 +548,8 @@ async def export_compliance_xlsx(
     ),
     tags=["exports"],
     media_type="application/pdf",
+    security=BEARER,
+    responses=export_responses("application/pdf"),
 )
 async def export_compliance_pdf(
     request: Request[Any, Any, Any],

@@ -26,13 +26,16 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-from litestar import Request, Response, get
+from litestar import HttpMethod, Request, Response, get, route
+from litestar.openapi.spec import OpenAPIResponse, Operation
 from litestar.params import Parameter
+from litestar.response.base import ASGIResponse
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
@@ -40,7 +43,7 @@ from psycopg_pool import PoolTimeout
 from web.auth import request_token
 from web.db import acting_as
 from web.errors import WebError
-from web.openapi import BEARER, FILE_HEADERS, errors, file_response
+from web.openapi import BEARER, errors, file_response, head_responses
 from web.state import AppState
 
 __all__ = [
@@ -328,37 +331,126 @@ def _headers(filename: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class RecordExport:
+    """One kind of record export: its path, audit kind, api function and files."""
+
+    path: str  # /export/<path>/{file}
+    stem: str  # of the file name
+    kind: str  # audit kind, before .pdf/.csv
+    function: str  # api.<function>(<argument> => id)
+    argument: str
+    columns: Sequence[str]
+    rows: Callable[[dict[str, Any]], list[list[str]]]
+    render: str  # the renderer's name in web.records_pdf
+
+    def check(
+        self, request: Request[Any, Any, Any], file: str
+    ) -> tuple[dict[str, Any], str, uuid.UUID, bool]:
+        """The caller's claims (401 first), the extension (404 unless pdf/csv), the id (400)
+        and whether the CSV starts with a BOM."""
+        claims = AppState.of(request).auth.claims(request_token(request.headers))
+        ext = file.rsplit(".", 1)[-1] if "." in file else ""
+        if ext not in MEDIA_TYPES:
+            raise WebError(
+                404, f"no such export: {request.url.path} (ask for {self.path}/<id>.pdf or .csv)"
+            )
+        return claims, ext, _target(file, ext, self.argument), _excel(request, ext)
+
+    def filename(self, target: uuid.UUID, today: str, ext: str) -> str:
+        return f"{self.stem}-{target}-{today}.{ext}"
+
+
+TRAINING_RECORD = RecordExport(
+    path="/export/training-record",
+    stem="training-record",
+    kind="training_record",
+    function="training_record",
+    argument="employee_id",
+    columns=TRAINING_RECORD_COLUMNS,
+    rows=training_record_rows,
+    render="render_training_record",
+)
+ROSTER = RecordExport(
+    path="/export/roster",
+    stem="course-roster",
+    kind="roster",
+    function="course_roster",
+    argument="module_id",
+    columns=ROSTER_COLUMNS,
+    rows=roster_rows,
+    render="render_roster",
+)
+
+
 async def _export(
-    request: Request[Any, Any, Any],
-    file: str,
-    *,
-    stem: str,
-    kind: str,
-    function: str,
-    argument: str,
-    rows: Callable[[dict[str, Any]], list[list[str]]],
-    columns: Sequence[str],
-    render: Callable[[dict[str, Any]], bytes],
+    request: Request[Any, Any, Any], file: str, what: RecordExport
 ) -> Response[bytes]:
-    claims = AppState.of(request).auth.claims(request_token(request.headers))  # 401 first
-    ext = file.rsplit(".", 1)[-1] if "." in file else ""
-    if ext not in MEDIA_TYPES:
-        raise WebError(404, f"no such export: {request.url.path} (ask for {stem}/<id>.pdf or .csv)")
-    target = _target(file, ext, argument)
-    excel = _excel(request, ext)
+    claims, ext, target, excel = what.check(request, file)
     started = time.monotonic()
     record, today = await _read_and_audit(
-        request, claims, f"{kind}.{ext}", function, argument, target
+        request, claims, f"{what.kind}.{ext}", what.function, what.argument, target
     )
     if ext == "csv":
-        body = csv_bytes(columns, rows(record), excel=excel)
+        body = csv_bytes(what.columns, what.rows(record), excel=excel)
     else:
+        import web.records_pdf  # reportlab is imported only when a PDF is asked for
+
+        render: Callable[[dict[str, Any]], bytes] = getattr(web.records_pdf, what.render)
         body = await anyio.to_thread.run_sync(render, record)
     log.info(
-        "exported %s %s in %.2f s (%d bytes)", kind, target, time.monotonic() - started, len(body)
+        "exported %s %s in %.2f s (%d bytes)",
+        what.kind,
+        target,
+        time.monotonic() - started,
+        len(body),
     )
-    filename = f"{stem}-{target}-{today}.{ext}"
-    return Response(body, media_type=MEDIA_TYPES[ext], headers=_headers(filename))
+    return Response(
+        body, media_type=MEDIA_TYPES[ext], headers=_headers(what.filename(target, today, ext))
+    )
+
+
+async def _head(request: Request[Any, Any, Any], file: str, what: RecordExport) -> ASGIResponse:
+    """What the GET would answer, without the file: the same checks, the database's verdict
+    (403, 404) read in a READ ONLY transaction, the same headers; no audit event (nothing was
+    exported), no export slot."""
+    claims, ext, target, _excel_bom = what.check(request, file)
+    state = AppState.of(request)
+    try:
+        async with (
+            state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
+            acting_as(conn, claims, "HEAD", request.url.path) as cur,
+        ):
+            await cur.execute(
+                sql.SQL(
+                    "select api.{}({} => %s) is not null as found,"
+                    " app.org_today(app.current_org_id())::text as today"
+                ).format(sql.Identifier(what.function), sql.Identifier(what.argument)),
+                [target],
+            )
+            row = await cur.fetchone()
+    except PoolTimeout:
+        raise WebError(503, "no database connection is free; try again shortly") from None
+    assert row is not None
+    # Built as sent: a Response would say Content-Length: 0, which is not the file's length.
+    return ASGIResponse(
+        is_head_response=True,
+        headers={
+            "Content-Type": MEDIA_TYPES[ext],
+            **_headers(what.filename(target, row["today"], ext)),
+        },
+    )
+
+
+@dataclass
+class PdfOrCsvOperation(Operation):
+    """The 200 of a record export is a PDF or a CSV, as the path's extension says."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse) and ok.content:
+            media = next(iter(ok.content.values()))
+            ok.content = {MEDIA_TYPES["pdf"]: media, MEDIA_TYPES["csv"]: media}
 
 
 RECORD_ERRORS = errors(
@@ -373,6 +465,8 @@ RECORD_ERRORS = errors(
     e403="The caller may not read this record (42501).",
     e404="No such employee or module in the caller's organisation, or not .pdf/.csv.",
 )
+FILE_DESCRIPTION = "The PDF (`<id>.pdf`) or the CSV (`<id>.csv`)."
+EXCEL = "CSV only: 1 to start the file with a UTF-8 BOM (Excel); 0 (the default) not"
 
 
 @get(
@@ -389,32 +483,15 @@ RECORD_ERRORS = errors(
     ),
     tags=["exports"],
     security=BEARER,
-    response_headers=FILE_HEADERS,
-    responses={
-        **file_response("application/pdf", "The PDF (`.pdf`) or the CSV (`.csv`, text/csv)."),
-        **RECORD_ERRORS,
-    },
+    operation_class=PdfOrCsvOperation,
+    responses={**file_response(MEDIA_TYPES["pdf"], FILE_DESCRIPTION), **RECORD_ERRORS},
 )
 async def export_training_record(
     request: Request[Any, Any, Any],
     file: str = Parameter(description="`<employee id>.pdf` or `<employee id>.csv`"),
-    excel: str | None = Parameter(
-        default=None, description="CSV only: 1 to start the file with a UTF-8 BOM (Excel)"
-    ),
+    excel: Literal["0", "1", "true", "false"] | None = Parameter(default=None, description=EXCEL),
 ) -> Response[bytes]:
-    from web.records_pdf import render_training_record  # reportlab only when a PDF is asked for
-
-    return await _export(
-        request,
-        file,
-        stem="training-record",
-        kind="training_record",
-        function="training_record",
-        argument="employee_id",
-        rows=training_record_rows,
-        columns=TRAINING_RECORD_COLUMNS,
-        render=render_training_record,
-    )
+    return await _export(request, file, TRAINING_RECORD)
 
 
 @get(
@@ -430,34 +507,46 @@ async def export_training_record(
     ),
     tags=["exports"],
     security=BEARER,
-    response_headers=FILE_HEADERS,
-    responses={
-        **file_response("application/pdf", "The PDF (`.pdf`) or the CSV (`.csv`, text/csv)."),
-        **RECORD_ERRORS,
-    },
+    operation_class=PdfOrCsvOperation,
+    responses={**file_response(MEDIA_TYPES["pdf"], FILE_DESCRIPTION), **RECORD_ERRORS},
 )
 async def export_roster(
     request: Request[Any, Any, Any],
     file: str = Parameter(description="`<module id>.pdf` or `<module id>.csv`"),
-    excel: str | None = Parameter(
-        default=None, description="CSV only: 1 to start the file with a UTF-8 BOM (Excel)"
-    ),
+    excel: Literal["0", "1", "true", "false"] | None = Parameter(default=None, description=EXCEL),
 ) -> Response[bytes]:
-    from web.records_pdf import render_roster
+    return await _export(request, file, ROSTER)
 
-    return await _export(
-        request,
-        file,
-        stem="course-roster",
-        kind="roster",
-        function="course_roster",
-        argument="module_id",
-        rows=roster_rows,
-        columns=ROSTER_COLUMNS,
-        render=render_roster,
-    )
+
+def _head_route(what: RecordExport, summary: str) -> Any:
+    """HEAD on one record export (route(), not head(): head() refuses handlers that return a
+    response object; this one is body-less by construction)."""
+
+    async def handler(request: Request[Any, Any, Any], file: str) -> ASGIResponse:
+        return await _head(request, file, what)
+
+    handler.__name__ = handler.__qualname__ = "head_" + what.kind
+    return route(
+        what.path + "/{file:str}",
+        http_method=[HttpMethod.HEAD],
+        summary=f"{summary}: HEAD",
+        description=(
+            "The checks and headers of the GET (token, id, the database's 403/404, "
+            "Content-Type, Content-Disposition with the file name) without the file: no audit "
+            "event is written, no export slot is taken (never 429)."
+        ),
+        tags=["exports"],
+        security=BEARER,
+        operation_class=PdfOrCsvOperation,
+        responses=head_responses(),
+    )(handler)
 
 
 def record_handlers() -> list[Any]:
-    """The route handlers of this module."""
-    return [export_training_record, export_roster]
+    """The route handlers of this module (GET and HEAD)."""
+    return [
+        export_training_record,
+        export_roster,
+        _head_route(TRAINING_RECORD, "Training record of an employee (PDF or CSV)"),
+        _head_route(ROSTER, "Course roster of a module (PDF or CSV)"),
+    ]
