@@ -380,3 +380,35 @@ def paper_of(conn: psycopg.Connection[Any], org: uuid.UUID) -> str:
         [org],
     ).fetchone()
     return str(row["paper"] or "letter")
+
+
+def test_head_answers_the_get_s_checks_and_headers_without_exporting(
+    web_server: WebServer, records: World, su: Any
+) -> None:
+    a = records.a
+    user = a.users["manager"]
+    before = len(exports_of(su, user))
+    today = engine_today(su, a.id).isoformat()
+    own = a.employees["employee"]
+    for ext, media in (("pdf", "application/pdf"), ("csv", "text/csv; charset=utf-8")):
+        path = f"/export/training-record/{own}.{ext}"
+        response = httpx.head(
+            web_server.base + path, headers={"Authorization": f"Bearer {make_token(user)}"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == media
+        assert response.headers["content-disposition"] == (
+            f'attachment; filename="training-record-{own}-{today}.{ext}"'
+        )
+        assert response.content == b""
+    refused = httpx.head(
+        web_server.base + f"/export/training-record/{a.employees['nurse_one']}.pdf",
+        headers={"Authorization": f"Bearer {make_token(user)}"},
+    )
+    assert refused.status_code == 403
+    unknown = httpx.head(
+        web_server.base + f"/export/roster/{uuid.uuid4()}.csv",
+        headers={"Authorization": f"Bearer {make_token(a.users['hr_admin'])}"},
+    )
+    assert unknown.status_code == 404
+    assert len(exports_of(su, user)) == before  # nothing was exported
