@@ -111,8 +111,9 @@ ROSTER_COLUMNS: tuple[str, ...] = (
 
 
 def cell(value: Any) -> str:
-    """One value in the CSV dialect: booleans ``true``/``false``, empty for none; dates and local
-    date-times are already ``YYYY-MM-DD`` / ``YYYY-MM-DDTHH:MM:SS`` in the records."""
+    """One value in the export dialect (docs/web.md "The export dialect"): booleans
+    ``true``/``false``, empty for none; dates and local date-times are already ``YYYY-MM-DD`` /
+    ``YYYY-MM-DDTHH:MM:SS`` in the records (``app.local_iso``)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -128,9 +129,10 @@ def score(value: Any) -> str:
 
 
 def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, excel: bool) -> bytes:
-    """UTF-8 CSV with a header row (CRLF line ends, as RFC 4180); a BOM first for Excel."""
+    """UTF-8 CSV with a header row, lines ended as COPY ends them (the other exports); a BOM
+    first for Excel."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(rows)
     return (BOM if excel else b"") + out.getvalue().encode("utf-8")

@@ -8,24 +8,8 @@
 -- the people who exempted, corrected and reviewed, whom an employee may not read through
 -- row-level security (app_users: "self"). They read only the caller's organisation: an id of
 -- another organisation is unknown (PT404), never a refusal that would confirm it exists.
--- Instants are written as the organisation's local time, 'YYYY-MM-DDTHH:MM:SS', with the zone
--- named once (time_zone); days as 'YYYY-MM-DD'.
-
--- An instant as the local time of a zone, ISO 8601 without offset; PostgreSQL's text for an
--- infinite one (the record shows whatever the database holds).
-create or replace function app.local_iso(p_timezone text, p_at timestamptz) returns text
-language sql stable parallel safe
-set search_path = ''
-as $$
-    select case when p_at is null then null
-                when not pg_catalog.isfinite(p_at) then p_at::text
-                else pg_catalog.to_char(pg_catalog.timezone(p_timezone, p_at),
-                                        'YYYY-MM-DD"T"HH24:MI:SS') end
-$$;
-comment on function app.local_iso(text, timestamptz) is
-    'An instant as local time in a zone, YYYY-MM-DDTHH:MM:SS (infinity as PostgreSQL writes it).';
-revoke execute on function app.local_iso(text, timestamptz) from public;
-grant execute on function app.local_iso(text, timestamptz) to authenticated, web_app;
+-- Instants are written as the export dialect writes them (app.local_iso: the organisation's local
+-- time, 'YYYY-MM-DDTHH:MM:SS'), with the zone named once (time_zone); days as 'YYYY-MM-DD'.
 
 -- A login as a person: {name, role}; null for none (a sync, a job). Only for the definer
 -- endpoints below, which have checked the caller's right to the record first.
@@ -51,8 +35,8 @@ as $$
                'organization_id', p_org_id,
                'chain_seq', h.seq,
                'chain_hash', pg_catalog.encode(h.hash, 'hex'),
-               'sealed_at', app.local_iso(p_timezone, h.sealed_at),
-               'written_at', app.local_iso(p_timezone, h.written_at),
+               'sealed_at', app.local_iso(h.sealed_at, p_timezone),
+               'written_at', app.local_iso(h.written_at, p_timezone),
                'written_at_utc', pg_catalog.to_char(h.written_at at time zone 'UTC',
                                                     'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                'verify', pg_catalog.format(
@@ -93,7 +77,7 @@ language sql stable
 set search_path = ''
 as $$
     select pg_catalog.jsonb_build_object(
-        'generated_at', app.local_iso(p_timezone, pg_catalog.now()),
+        'generated_at', app.local_iso(pg_catalog.now(), p_timezone),
         'generated_by', coalesce(app.person_of(p_org_id, app.current_user_id()),
                                  pg_catalog.jsonb_build_object('name', null, 'role', null)))
 $$;
@@ -181,13 +165,13 @@ begin
                        'module_id', m.id,
                        'module', m.name,
                        'month_key', m.month_key,
-                       'assigned_at', app.local_iso(v_tz, a.created_at),
+                       'assigned_at', app.local_iso(a.created_at, v_tz),
                        'due_date', a.due_date,
                        'status', a.status,
                        'required', a.is_required,
                        'not_required_reason', a.not_required_reason,
-                       'required_until', app.local_iso(v_tz, a.required_until),
-                       'completed_at', app.local_iso(v_tz, a.completion_date),
+                       'required_until', app.local_iso(a.required_until, v_tz),
+                       'completed_at', app.local_iso(a.completion_date, v_tz),
                        'score', a.score,
                        'attempts', a.attempts,
                        'late', a.is_late,
@@ -203,7 +187,7 @@ begin
                            pg_catalog.jsonb_build_object(
                                'reason', a.exemption_reason,
                                'by', app.person_of(v_org, a.exempted_by),
-                               'at', app.local_iso(v_tz, a.exempted_at)) end,
+                               'at', app.local_iso(a.exempted_at, v_tz)) end,
                        'valid_until', case
                            when a.status = 'completed' and m.validity_days is not null
                                 and pg_catalog.isfinite(a.completion_date)
@@ -211,17 +195,17 @@ begin
                                     + m.validity_days end,
                        'corrections', coalesce((
                            select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                                      'at', app.local_iso(v_tz, c.corrected_at),
+                                      'at', app.local_iso(c.corrected_at, v_tz),
                                       'by', app.person_of(v_org, c.corrected_by),
                                       'kind', c.kind,
                                       'reason', c.reason,
                                       'before', pg_catalog.jsonb_build_object(
                                           'status', c.previous_status,
-                                          'completed_at', app.local_iso(v_tz, c.previous_completion_date),
+                                          'completed_at', app.local_iso(c.previous_completion_date, v_tz),
                                           'score', c.previous_score),
                                       'after', pg_catalog.jsonb_build_object(
                                           'attended', c.attended,
-                                          'completed_at', app.local_iso(v_tz, c.completion_date),
+                                          'completed_at', app.local_iso(c.completion_date, v_tz),
                                           'score', c.score))
                                   order by c.corrected_at, c.id)
                            from app.completion_corrections c
@@ -237,14 +221,14 @@ begin
                        'type', r.type,
                        'tier', t.name,
                        'status', er.status,
-                       'submitted_at', app.local_iso(v_tz, er.submitted_at),
-                       'reviewed_at', app.local_iso(v_tz, er.reviewed_at),
-                       'expires_at', app.local_iso(v_tz, er.expires_at),
+                       'submitted_at', app.local_iso(er.submitted_at, v_tz),
+                       'reviewed_at', app.local_iso(er.reviewed_at, v_tz),
+                       'expires_at', app.local_iso(er.expires_at, v_tz),
                        'reviews', coalesce(
                            (select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                                        'decision', l.details ->> 'decision',
                                        'by', app.person_of(v_org, l.actor_user_id),
-                                       'at', app.local_iso(v_tz, l.occurred_at),
+                                       'at', app.local_iso(l.occurred_at, v_tz),
                                        'comments', l.details ->> 'comments')
                                    order by l.occurred_at, l.id)
                             from audit.log l
@@ -257,7 +241,7 @@ begin
                                pg_catalog.jsonb_build_object(
                                    'decision', er.status,
                                    'by', app.person_of(v_org, er.reviewed_by),
-                                   'at', app.local_iso(v_tz, er.reviewed_at),
+                                   'at', app.local_iso(er.reviewed_at, v_tz),
                                    'comments', er.review_comments)) end,
                            '[]'))
                    order by t.level, r.name, er.id)
@@ -267,7 +251,7 @@ begin
             where er.org_id = v_org and er.employee_id = v_employee_id), '[]'),
         'tier_history', coalesce((
             select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                       'at', app.local_iso(v_tz, h.changed_at),
+                       'at', app.local_iso(h.changed_at, v_tz),
                        'from', ft.name,
                        'to', tt.name,
                        'kind', h.kind,
@@ -382,7 +366,7 @@ begin
                        coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                                     'employee_id', r.employee_id, 'name', r.name,
                                     'job_title', r.job_title, 'department', r.department,
-                                    'completed_at', app.local_iso(v_tz, r.completion_date),
+                                    'completed_at', app.local_iso(r.completion_date, v_tz),
                                     'score', r.score, 'late', r.is_late,
                                     'required', r.is_required, 'due_date', r.due_date)
                                 order by r.completion_date, r.name, r.employee_id)
