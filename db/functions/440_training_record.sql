@@ -85,6 +85,34 @@ comment on function app.generated_stamp(uuid, text) is
     'generated_at (local time) and generated_by {name, role} of a record made now by the caller.';
 revoke execute on function app.generated_stamp(uuid, text) from public;
 
+-- The first checks of a record endpoint: its id given (22023 naming the argument), a signed-in
+-- user (42501); answers the organisation's time zone.
+create or replace function app.record_reader_zone(p_function text, p_argument text, p_id uuid)
+returns text
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_tz text;
+begin
+    if p_id is null then
+        raise exception '% is required', p_argument
+            using errcode = '22023',
+                  hint = pg_catalog.format('Call /rpc/%s?%s=<id>.', p_function, p_argument);
+    end if;
+    select o.timezone into v_tz from app.organizations o where o.id = app.current_org_id();
+    if v_tz is null then
+        raise exception 'only a signed-in, active user can read %', p_function
+            using errcode = '42501', detail = 'The request carries no active user.',
+                  hint = 'Sign in again.';
+    end if;
+    return v_tz;
+end
+$$;
+comment on function app.record_reader_zone(text, text, uuid) is
+    'Checks a record endpoint''s id and caller; the time zone of the caller''s organisation.';
+revoke execute on function app.record_reader_zone(text, text, uuid) from public;
+
 -- The organisation as a record shows it: {id, name, timezone, paper_size} (paper_size, the paper
 -- its PDFs are laid out for, is null where the setting does not exist).
 create or replace function app.organization_of(p_org_id uuid) returns jsonb
@@ -113,16 +141,7 @@ declare
     v_today date;
     v_employee jsonb;
 begin
-    if v_employee_id is null then
-        raise exception 'employee_id is required'
-            using errcode = '22023', hint = 'Call /rpc/training_record?employee_id=<id>.';
-    end if;
-    if v_org is null then
-        raise exception 'only a signed-in, active user can read a training record'
-            using errcode = '42501', detail = 'The request carries no active user.',
-                  hint = 'Sign in again.';
-    end if;
-    select o.timezone into v_tz from app.organizations o where o.id = v_org;
+    v_tz := app.record_reader_zone('training_record', 'employee_id', v_employee_id);
     v_today := app.today_in(v_tz);
 
     select pg_catalog.jsonb_build_object(
@@ -299,16 +318,7 @@ declare
     v_reports uuid[];
     v_all boolean;
 begin
-    if v_module_id is null then
-        raise exception 'module_id is required'
-            using errcode = '22023', hint = 'Call /rpc/course_roster?module_id=<id>.';
-    end if;
-    if v_org is null then
-        raise exception 'only a signed-in, active user can read a course roster'
-            using errcode = '42501', detail = 'The request carries no active user.',
-                  hint = 'Sign in again.';
-    end if;
-    select o.timezone into v_tz from app.organizations o where o.id = v_org;
+    v_tz := app.record_reader_zone('course_roster', 'module_id', v_module_id);
     select pg_catalog.jsonb_build_object(
                'id', m.id, 'name', m.name, 'month_key', m.month_key, 'due_date', m.due_date,
                'description', m.description, 'content_summary', m.content_summary,
