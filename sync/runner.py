@@ -327,6 +327,7 @@ class SyncRunner:
         course_ids: list[str] = []
         roster: set[str] = set()
         submitters: set[str] = set()
+        teachers: set[str] = set()
         try:
             client = self._classroom_client(self.retry())
             if self.settings.course_ids:
@@ -335,6 +336,7 @@ class SyncRunner:
                     page = client.course(course_id)
                     stager.stage("classroom_course", page.body, [], expected=1)
                     course_ids.append(str(page.items[0].get("id") or course_id))
+                    teachers.update(_owner_ids(page.items))
                     self.progress.page("classroom", "courses", 1)
             else:
                 for page in prefetched(client.courses(), self.stop):
@@ -345,7 +347,19 @@ class SyncRunner:
                     course_ids += [
                         str(c["id"]) for c in page.items if isinstance(c, dict) and c.get("id")
                     ]
+                    teachers.update(_owner_ids(page.items))
                     self.progress.page("classroom", "courses", len(page.items))
+            # The courses' teachers (owners): their names become the modules' trainers.
+            for user_id in sorted(teachers):
+                self._check_stop()
+                try:
+                    profile = client.profile(user_id)
+                except FetchError as exc:  # a trainer is optional: the sync goes on without
+                    log.warning("run %s: the teacher %s's profile: %s", run_id, user_id, exc)
+                    continue
+                if profile is not None:
+                    stager.stage("classroom_profile", profile.body, [], expected=1)
+                    self.progress.page("classroom", "userProfiles", 1)
             for course_id in course_ids:
                 for page in prefetched(client.coursework(course_id), self.stop):
                     self._check_stop()
@@ -526,3 +540,7 @@ def prefetched(pages: Iterator[T], stop: threading.Event, depth: int = 4) -> Ite
 
 def _user_ids(items: list[dict[str, Any]]) -> set[str]:
     return {str(i["userId"]) for i in items if isinstance(i, dict) and i.get("userId")}
+
+
+def _owner_ids(courses: list[dict[str, Any]]) -> set[str]:
+    return {str(c["ownerId"]) for c in courses if isinstance(c, dict) and c.get("ownerId")}

@@ -105,6 +105,14 @@ CHECK_CASES: dict[str, dict[str, str]] = {
         "classroom_coursework_id": "'cw-x'",
         "classroom_course_id": "null",
     },
+    "training_modules_content_summary_at_most_4000_characters": {
+        "content_summary": "repeat('x', 4001)"
+    },
+    "training_modules_trainer_at_most_200_characters_on_one_line": {"trainer": "E'Dana\\nReyes'"},
+    "training_modules_trainer_is_not_blank": {"trainer": "' '"},
+    "training_modules_trainer_qualifications_at_most_2000_characters": {
+        "trainer_qualifications": "repeat('x', 2001)"
+    },
     # department_training_requirements
     "department_training_requirements_grace_days_not_negative": {"grace_days": "-1"},
     "department_training_requirements_reminder_days_not_negative": {"reminder_days_before": "-1"},

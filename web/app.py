@@ -23,6 +23,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from compliance.db import redact_dsn
@@ -31,7 +32,10 @@ from web.billing import billing_handlers
 from web.db import make_async_pool
 from web.errors import exception_handlers
 from web.exports import export_handlers
+from web.heads import head_handlers, ws_without_upgrade
 from web.health import health_handler
+from web.openapi import SECURITY_SCHEMES, finish
+from web.records import record_handlers
 from web.relay import CloseCodes, Listener, Presence, Relay
 from web.settings import WebSettings
 from web.state import AppState, ExportLimiter
@@ -202,11 +206,14 @@ def create_app(settings: WebSettings) -> Litestar:
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
             logger.addFilter(redacting)
     origins = sorted(settings.allowed_origins)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *export_handlers(),
+            *head_handlers(),
             *billing_handlers(),
+            *record_handlers(),
             ws_handler,
+            ws_without_upgrade,
             presence_handler,
             health_handler,
         ],
@@ -215,9 +222,10 @@ def create_app(settings: WebSettings) -> Litestar:
         middleware=[access_logging],
         cors_config=CORSConfig(
             allow_origins=origins,
-            allow_methods=["GET", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Content-Disposition"],
+            # a browser's script may read the file name and how long to wait after a 429
+            expose_headers=["Content-Disposition", "Retry-After"],
             max_age=600,
         )
         if origins
@@ -226,13 +234,18 @@ def create_app(settings: WebSettings) -> Litestar:
             title="Compliance web app",
             version="1.0.0",
             description=(
-                "Exports (CSV, XLSX, PDF), the live event WebSocket, presence and health. "
-                'Errors: {"success": false, "error": {"code", "message", "details"}}. '
-                "Authentication: Authorization: Bearer <JWT> (the PostgREST token)."
+                "Exports (CSV, XLSX, PDF), the live event WebSocket (GET /ws), presence and "
+                'health. Errors: {"success": false, "error": {"code", "message", "details"}} '
+                "(the ErrorEnvelope schema). Authentication: Authorization: Bearer <JWT> (the "
+                "PostgREST token; Authorize in Swagger UI)."
             ),
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes=dict(SECURITY_SCHEMES)),
         ),
         logging_config=None,
         debug=False,
     )
+    # What decorators cannot say (web/openapi.py); the document is built once, here.
+    finish(app.openapi_schema)
+    return app

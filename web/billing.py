@@ -23,6 +23,7 @@ from compliance.db import api_error_from
 from web.auth import request_token
 from web.db import acting_as
 from web.errors import WebError
+from web.openapi import BEARER, errors
 from web.state import AppState
 
 __all__ = ["billing_handlers"]
@@ -62,6 +63,7 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     tags=["billing"],
     status_code=200,
     security=[],
+    responses=errors(400, 413, 500, 503),
 )
 async def stripe_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state = AppState.of(request)
@@ -187,6 +189,8 @@ def _from_stripe(error: stripe.StripeError, what: str) -> WebError:
     ),
     tags=["billing"],
     status_code=200,
+    security=BEARER,
+    responses=errors(400, 401, 403, 409, 422, 429, 500, 503),
 )
 async def billing_checkout(request: Request[Any, Any, Any]) -> dict[str, Any]:
     try:
@@ -231,6 +235,8 @@ async def billing_checkout(request: Request[Any, Any, Any]) -> dict[str, Any]:
     ),
     tags=["billing"],
     status_code=200,
+    security=BEARER,
+    responses=errors(400, 401, 403, 409, 422, 429, 500, 503),
 )
 async def billing_portal(request: Request[Any, Any, Any]) -> dict[str, Any]:
     context = await _context(request, None)

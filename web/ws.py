@@ -40,9 +40,10 @@ from web.auth import (
 )
 from web.db import acting_as
 from web.errors import WebError, envelope, from_api_error
+from web.openapi import BEARER, errors
 from web.relay import INTERNAL_ERROR, Client, CloseCodes, Message, dumps
 from web.state import AppState
-from web.wsserver import frame_writer, text_frame
+from web.wsserver import REFUSAL_REASON, frame_writer, text_frame
 
 __all__ = ["presence_handler", "ws_handler"]
 
@@ -315,7 +316,8 @@ async def ws_handler(socket: WebSocket[Any, Any, Any]) -> None:
     try:
         client, via_subprotocol = await _authenticate(state, socket)
     except WebError as error:
-        log.info("websocket refused: %s %s", error.status, error.message)
+        # logged as the handshake's access line (web/wsserver.py)
+        socket.scope[REFUSAL_REASON] = error.message  # type: ignore[literal-required]
         await _refuse(socket, error)
         return
     await socket.accept(subprotocols=BEARER_SUBPROTOCOL if via_subprotocol else None)
@@ -383,6 +385,8 @@ async def ws_handler(socket: WebSocket[Any, Any, Any]) -> None:
         "may read them (superadmins and HR admins see everyone, others themselves)."
     ),
     tags=["live"],
+    security=BEARER,
+    responses=errors(401, 403, 500, 503),
 )
 async def presence_handler(request: Request[Any, Any, Any]) -> dict[str, Any]:
     state = AppState.of(request)

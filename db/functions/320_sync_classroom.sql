@@ -248,6 +248,29 @@ begin
         get diagnostics v_retired = row_count;
     end if;
 
+    -- The course's teacher (its owner's profile name) is the trainer of its modules that have
+    -- none: a trainer HR wrote stays (one line, at most 200 characters, as the column allows).
+    if pg_catalog.to_regclass('pg_temp.sync_c_teachers') is not null then drop table pg_temp.sync_c_teachers; end if;
+    create temp table sync_c_teachers on commit drop as
+    select distinct on (c.course_id) c.course_id,
+           pg_catalog.left(pg_catalog.btrim(pg_catalog.regexp_replace(
+               p.payload #>> '{name,fullName}', E'[\\x01-\\x1f\\x7f]+', ' ', 'g')), 200) as trainer
+    from (select s.payload ->> 'id' as course_id, s.payload ->> 'ownerId' as owner_id
+          from sync.staged_records s
+          where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_course') c
+    join sync.staged_records p
+      on p.org_id = v_org and p.run_id = p_run_id and p.kind = 'classroom_profile'
+     and p.payload ->> 'id' = c.owner_id
+    where c.course_id is not null
+      and pg_catalog.btrim(coalesce(p.payload #>> '{name,fullName}', '')) <> ''
+    order by c.course_id, p.page desc, p.item desc;
+    if exists (select from app.training_modules m join sync_c_teachers t on t.course_id = m.classroom_course_id
+               where m.org_id = v_org and m.trainer is null) then
+        update app.training_modules m set trainer = t.trainer, last_synced_at = v_now
+        from sync_c_teachers t
+        where m.org_id = v_org and m.classroom_course_id = t.course_id and m.trainer is null;
+    end if;
+
     select pg_catalog.count(*)::integer,
            coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',
                'record', 'courseWork ' || c.course_id || '/' || c.cw_id,

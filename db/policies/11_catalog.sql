@@ -58,17 +58,18 @@ Every member reads them; HR admins and superadmins create, edit and delete them.
 grant insert (org_id, id, month_key, name, due_date, classroom_course_id, classroom_coursework_id,
               classroom_url, description, estimated_minutes, passing_score, max_attempts,
               required_for_new_hires, grace_period_days, validity_days, recertification_window_days,
-              active),
+              active, content_summary, trainer, trainer_qualifications),
       update (month_key, name, due_date, classroom_course_id, classroom_coursework_id,
               classroom_url, description, estimated_minutes, passing_score, max_attempts,
               required_for_new_hires, grace_period_days, validity_days, recertification_window_days,
-              active)
+              active, content_summary, trainer, trainer_qualifications)
     on app.training_modules to authenticated;
 create view api.training_modules with (security_invoker = true) as
     select org_id, id, month_key, name, due_date, classroom_course_id, classroom_coursework_id,
            classroom_url, description, estimated_minutes, passing_score, max_attempts,
            required_for_new_hires, grace_period_days, validity_days, recertification_window_days,
-           active, last_synced_at, created_at, updated_at
+           active, last_synced_at, created_at, updated_at, content_summary, trainer,
+           trainer_qualifications
     from app.training_modules;
 alter view api.training_modules alter column org_id set default app.current_org_id();
 comment on view api.training_modules is
@@ -79,7 +80,12 @@ grace_period_days is added to due dates before an assignment is overdue; validit
 never expires) makes a completed module due again: the next cycle is assigned
 recertification_window_days (default 30) before the completion expires, due on the expiry date.
 A module required_for_new_hires is required of every active employee. Changing due_date moves the
-open assignments that carry the old date. HR admins and superadmins edit them.$$;
+open assignments that carry the old date. HR admins and superadmins edit them.
+
+content_summary (at most 4,000 characters), trainer (the person conducting the training, one
+line of at most 200 characters; a Classroom sync fills it from the course's teacher when it is
+empty) and trainer_qualifications (at most 2,000 characters) are what a course roster
+(/export/roster/{module}) shows beside its attendees.$$;
 
 -- Department training rules ---------------------------------------------------------------------
 grant insert (org_id, id, department_id, module_id, required, priority, grace_days,

@@ -91,6 +91,7 @@ class FakeClassroom(FakeServer):
         public_key: Any = None,
         max_page_size: int = 1000,
         teacher_id: str = "117283749302918475631",
+        teacher_name: tuple[str, str] | None = ("Dana", "Reyes"),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,6 +99,8 @@ class FakeClassroom(FakeServer):
         self.public_key = public_key
         self.max_page_size = max_page_size
         self.teacher_id = teacher_id
+        # the owner of every course (given, family name); None: no profile shown (403)
+        self.teacher_name = teacher_name
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
         self._index_version = -1
@@ -386,6 +389,20 @@ class FakeClassroom(FakeServer):
                 return self.page(request, "studentSubmissions", subs, self.submission_json)
         if parts[:1] == ["userProfiles"] and len(parts) == 2:
             wanted = parts[1]
+            if wanted == self.teacher_id and self.teacher_name is not None:
+                given, family = self.teacher_name
+                return Reply(
+                    200,
+                    {
+                        "id": self.teacher_id,
+                        "name": {
+                            "givenName": given,
+                            "familyName": family,
+                            "fullName": f"{given} {family}",
+                        },
+                        "verifiedTeacher": True,
+                    },
+                )
             student = self._students.get(wanted) or next(
                 (s for s in self._students.values() if (s.email or "").lower() == wanted.lower()),
                 None,

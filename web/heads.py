@@ -1,0 +1,124 @@
+"""HEAD on the exports, and GET /ws without the upgrade.
+
+HEAD on an export answers what its GET would, without the file: the same checks in the same
+order (token 401, filters 400 naming the field, department and location resolved as the caller,
+so an unknown one is the same 400; a database refusal keeps its status) and the same headers
+(``Content-Type``, ``Content-Disposition`` with the file name, ``Cache-Control``). It does not
+run the export, so it writes no ``compliance_export`` audit event (nothing was exported), takes
+no export slot (never 429) and reads in a READ ONLY transaction; its ``Content-Length`` is not the
+file's (unknown until the file is made). A link checker or a browser's download manager can ask
+whether an export would be served and under which name without making one.
+
+``GET /ws`` without ``Upgrade: websocket`` is 426 in the error envelope: /ws is a WebSocket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import HttpMethod, Request, get, route
+from litestar.response.base import ASGIResponse
+from psycopg_pool import PoolTimeout
+
+from web.auth import request_token
+from web.db import acting_as
+from web.errors import WebError
+from web.exports import Export, _headers
+from web.filters import AuditFilters, ComplianceFilters, parse_filters, resolve
+from web.openapi import BEARER, XLSX_MEDIA_TYPE, head_responses, ws_responses
+from web.state import AppState
+
+__all__ = ["head_handlers", "ws_without_upgrade"]
+
+CSV = "text/csv; charset=utf-8"
+XLSX = XLSX_MEDIA_TYPE
+PDF = "application/pdf"
+
+_HEAD_DESCRIPTION = (
+    "The checks and headers of the GET (token, filters, Content-Type, Content-Disposition with "
+    "the file name) without the file: the export is not run, no audit event is written, no "
+    "export slot is taken (never 429)."
+)
+
+
+async def _head(
+    request: Request[Any, Any, Any],
+    kind: str,
+    model: type[ComplianceFilters] | type[AuditFilters],
+    media_type: str,
+) -> ASGIResponse:
+    state = AppState.of(request)
+    claims = state.auth.claims(request_token(request.headers))
+    filters = parse_filters(model, list(request.query_params.multi_items()))
+    try:
+        async with (
+            state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
+            acting_as(conn, claims, "HEAD", request.url.path) as cur,
+        ):
+            resolved = await resolve(cur, filters)
+    except PoolTimeout:
+        raise WebError(503, "no database connection is free; try again shortly") from None
+    export = Export(state, kind, request.url.path, claims, filters, resolved=resolved)
+    ext = kind.rsplit(".", 1)[1]
+    # Built as sent: a Response would say Content-Length: 0, which is not the file's length.
+    return ASGIResponse(
+        is_head_response=True,
+        headers={"Content-Type": media_type, **_headers(export.filename(ext))},
+    )
+
+
+def _head_route(
+    path: str,
+    kind: str,
+    model: type[ComplianceFilters] | type[AuditFilters],
+    media_type: str,
+    summary: str,
+) -> Any:
+    """HEAD on one export. route(), not head(): head() refuses handlers that return a response
+    object; this one is body-less by construction."""
+
+    async def handler(request: Request[Any, Any, Any]) -> ASGIResponse:
+        return await _head(request, kind, model, media_type)
+
+    handler.__name__ = handler.__qualname__ = "head_" + kind.replace(".", "_")
+    return route(
+        path,
+        http_method=[HttpMethod.HEAD],
+        summary=f"{summary}: HEAD",
+        description=_HEAD_DESCRIPTION,
+        tags=["exports"],
+        security=BEARER,
+        responses=head_responses(),
+    )(handler)
+
+
+def head_handlers() -> list[Any]:
+    """HEAD on every export of web/exports.py."""
+    exports: list[tuple[str, type[ComplianceFilters] | type[AuditFilters], str, str]] = [
+        ("compliance.csv", ComplianceFilters, CSV, "Compliance export (CSV)"),
+        ("compliance.xlsx", ComplianceFilters, XLSX, "Compliance export (Excel)"),
+        ("compliance.pdf", ComplianceFilters, PDF, "Compliance report (PDF)"),
+        ("audit.csv", AuditFilters, CSV, "Audit trail export (CSV)"),
+    ]
+    return [
+        _head_route(f"/export/{kind}", kind, model, media_type, summary)
+        for kind, model, media_type, summary in exports
+    ]
+
+
+@get(
+    "/ws",
+    name="events-http",
+    status_code=101,
+    summary="Live change events (WebSocket)",
+    tags=["live"],
+    security=BEARER,
+    responses=ws_responses(),
+)
+async def ws_without_upgrade(request: Request[Any, Any, Any]) -> None:
+    """The WebSocket's entry in /schema; over plain HTTP, 426 (the description is /schema's)."""
+    raise WebError(
+        426,
+        "/ws is a WebSocket: open it with Upgrade: websocket (see /schema for its messages)",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
