@@ -22,7 +22,9 @@ really gets:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
@@ -48,6 +50,11 @@ __all__ = [
     "SECURITY_SCHEMES",
     "ErrorDetail",
     "ErrorEnvelope",
+    "Health",
+    "Presence",
+    "StripeSession",
+    "WebhookReceipt",
+    "body",
     "errors",
     "export_responses",
     "file_response",
@@ -87,6 +94,74 @@ class ErrorEnvelope:
 
     success: Literal[False]
     error: ErrorDetail
+
+
+# -- the bodies of the JSON answers (documentation: the handlers build plain dicts) -------------
+
+
+@dataclass
+class PresentUser:
+    """A user connected to /ws on this web process."""
+
+    id: UUID
+    display_name: str
+    app_role: Literal["superadmin", "hr_admin", "manager", "employee", "viewer"]
+    connections: int
+    connected_since: datetime
+
+
+@dataclass
+class Presence:
+    """Who of the caller's organisation is connected (as far as the caller may read them)."""
+
+    organization_id: UUID
+    users: list[PresentUser]
+    count: int
+
+
+@dataclass
+class HealthChecks:
+    """What /health checked (database, LISTEN connection, relay) and the last sync per source."""
+
+    database: dict[str, Any]
+    listener: dict[str, Any]
+    relay: dict[str, Any]
+    syncs: list[dict[str, Any]]
+
+
+@dataclass
+class Health:
+    """The web app serves: ``ok``, or ``degraded`` with the reasons."""
+
+    status: Literal["ok", "degraded"]
+    reasons: list[str]
+    checks: HealthChecks
+    uptime_seconds: float
+
+
+@dataclass
+class StripeSession:
+    """A Stripe Checkout or Billing Portal session: send the superadmin to ``url``."""
+
+    id: str
+    url: str
+
+
+@dataclass
+class WebhookReceipt:
+    """How a verified Stripe event was applied."""
+
+    received: Literal[True]
+    event_id: str
+    type: str
+    outcome: Literal["applied", "stale", "ignored", "unmatched", "duplicate"]
+
+
+def body(data: type, description: str) -> dict[int, ResponseSpec]:
+    """The ``responses=`` entry of a 200 whose JSON body is ``data`` (a dataclass above)."""
+    return {
+        200: ResponseSpec(data_container=data, generate_examples=False, description=description)
+    }
 
 
 #: The scheme name of the bearer token in the document's components.
