@@ -29,7 +29,7 @@ from web.filters import ComplianceFilters, Resolved
 MODULES = 50
 
 
-def load(dsn: str, rows: int) -> tuple[uuid.UUID, uuid.UUID, str]:
+def load(dsn: str, rows: int) -> tuple[uuid.UUID, uuid.UUID, str, str]:
     employees = max(1, rows // MODULES)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("set session_replication_role = replica")  # bulk load: triggers off
@@ -70,12 +70,14 @@ def load(dsn: str, rows: int) -> tuple[uuid.UUID, uuid.UUID, str]:
         conn.execute(
             """
             insert into app.training_assignments (org_id, employee_id, module_id, due_date,
-                                                  status, completion_date, score, attempts)
+                                                  status, completion_date, score, attempts,
+                                                  grace_days)
             select e.org_id, e.id, m.id, m.due_date,
                    s.status::app.assignment_status,
                    case when s.status = 'completed' then timestamptz '2025-06-01 10:00+00' end,
                    case when s.status = 'completed' then 91.5 end,
-                   case when s.status = 'completed' then 1 else 0 end
+                   case when s.status = 'completed' then 1 else 0 end,
+                   7
             from app.employees e
             cross join app.training_modules m
             cross join lateral (select (array['completed', 'completed', 'in_progress',
@@ -95,12 +97,17 @@ def load(dsn: str, rows: int) -> tuple[uuid.UUID, uuid.UUID, str]:
         count = conn.execute(
             "select count(*) from app.training_assignments where org_id = %s", [org]
         ).fetchone()[0]
-        query = compliance_select(
-            ComplianceFilters(),
-            Resolved(organization_id=org, organization_name="Bench", timezone="America/Detroit"),
-        ).as_string(conn)
+        today = conn.execute("select app.org_today(%s)", [org]).fetchone()[0]
+        resolved = Resolved(
+            organization_id=org,
+            organization_name="Bench",
+            timezone="America/Detroit",
+            today=today,
+        )
+        query = compliance_select(ComplianceFilters(), resolved).as_string(conn)
+        typed = compliance_select(ComplianceFilters(), resolved, csv=False).as_string(conn)
     print(f"loaded {count:,} assignments ({employees:,} employees x {MODULES} modules)")
-    return org, user, query
+    return org, user, query, typed
 
 
 def run_curl(base: str, jwt_token: str) -> tuple[float, float, int]:
@@ -149,6 +156,8 @@ def run_psql(dsn: str, user: uuid.UUID, query: str) -> tuple[float, int]:
             "-c",
             "set timezone = 'America/Detroit'",
             "-c",
+            "set datestyle = 'ISO, YMD'",
+            "-c",
             f"do $$begin perform set_config('request.jwt.claims', '{claims}', false);"
             " perform app.pre_request(); end$$",
             "-c",
@@ -166,13 +175,14 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}")
     _cluster, dsn = start_cluster()
-    _org, user, query = load(dsn, args.rows)
+    _org, user, query, typed = load(dsn, args.rows)
     web = WebProcess(dsn)
     rss_idle = web.status("VmRSS")
     jwt_token = token(user)
     ttfb, total, size = run_curl(web.base, jwt_token)
     peak = web.status("VmHWM")
     psql_seconds, psql_bytes = run_psql(dsn, user, query)
+    typed_seconds, typed_bytes = run_psql(dsn, user, typed)
     web.stop()
     rows = args.rows
     mb = size / 1e6
@@ -195,8 +205,15 @@ def main() -> None:
         f"server peak RSS (VmHWM): {peak / 1024:.1f} MB (idle before the export "
         f"{rss_idle / 1024:.1f} MB; target <= 150 MB: {'met' if peak <= 150 * 1024 else 'NOT met'})"
     )
+    print(
+        f"psql \\copy of the same rows without the dialect's formatting (COPY's own t/f and"
+        f" offsets): {typed_bytes / 1e6:.1f} MB in {typed_seconds:.2f} s -> the dialect costs"
+        f" {psql_seconds / typed_seconds:.2f}x its time"
+    )
     if psql_bytes != size:
         print(f"note: sizes differ (web {size} bytes, psql {psql_bytes} bytes)")
+    with open("/proc/loadavg") as f:
+        print(f"load average after: {' '.join(f.read().split()[:3])}")
     print(
         "conditions: one run each, curl and psql write to /dev/null on the same machine; "
         "the server is `compliance web` (uvicorn, 1 process) as role web_app; RLS applies to both"

@@ -41,6 +41,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
 from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, Field, field_validator
 
 from web.auth import request_token
 from web.db import AsyncConn, acting_as
@@ -53,6 +54,10 @@ __all__ = ["export_handlers"]
 
 log = logging.getLogger("web.export")
 
+#: The export dialect (docs/web.md "The export dialect"), the same in every CSV and XLSX export:
+#: UTF-8 with a header row (``?excel=1`` prefixes the byte order mark), booleans ``true``/``false``,
+#: dates YYYY-MM-DD, date-times the organisation's local wall-clock time YYYY-MM-DDTHH:MM:SS
+#: (``app.local_iso``) with a ``time_zone`` column naming the IANA zone, as the last column.
 COMPLIANCE_COLUMNS: tuple[str, ...] = (
     "assignment_id",
     "employee_id",
@@ -73,26 +78,37 @@ COMPLIANCE_COLUMNS: tuple[str, ...] = (
     "is_late",
     "exemption_reason",
     "days_overdue",
+    "time_zone",
 )
 COMPLIANCE_ORDER = (
     "department, location, employee_name, employee_id, due_date, module, assignment_id"
 )
+#: Columns of api.compliance_export that hold an instant, and booleans (written as text in CSV).
+COMPLIANCE_INSTANTS = frozenset({"completion_date"})
+COMPLIANCE_BOOLEANS = frozenset({"is_required", "is_late"})
 
+#: The audit CSV: actors as people (name and application role; a database role only for a
+#: service account, named as such), what changed as text, every time in the organisation's
+#: zone. The row's exact JSON stays in api.audit_log (``id`` points at it).
 AUDIT_COLUMNS: tuple[str, ...] = (
     "id",
     "occurred_at",
-    "actor_user_id",
+    "actor",
     "actor_role",
+    "actor_user_id",
     "event_type",
     "table_name",
     "op",
     "entity_id",
     "employee_id",
+    "employee_name",
     "changed_fields",
+    "changes",
     "details",
-    "old_values",
-    "new_values",
+    "time_zone",
 )
+
+UTF8_BOM = b"\xef\xbb\xbf"
 
 XLSX_MAX_ROWS = 1_048_576  # rows of an Excel sheet, header included
 XLSX_BATCH = 5000
@@ -185,12 +201,69 @@ def _headers(filename: str) -> dict[str, str]:
     }
 
 
+class _ExcelOption(BaseModel):
+    """``excel``: the CSV exports' one option beside their filters, checked like them (a 400
+    naming it): ``1`` (or ``true``) prefixes the UTF-8 byte order mark, by which Excel on Windows
+    knows the file is UTF-8; ``0``, ``false`` or absent, none."""
+
+    excel: bool | None = Field(default=None, description="1: prefix the UTF-8 BOM for Excel")
+
+    @field_validator("excel", mode="before")
+    @classmethod
+    def _one_or_zero(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.lower() in ("1", "true"):
+                return True
+            if value.lower() in ("0", "false"):
+                return False
+            raise ValueError(f"must be 1 or 0 (true or false), not {value!r}")
+        return value
+
+
+class ComplianceCsvFilters(ComplianceFilters, _ExcelOption):
+    """Filters of /export/compliance.csv, and ``excel``."""
+
+    def given(self) -> dict[str, str]:
+        return _excel_as_given(super().given(), self.excel)
+
+
+class AuditCsvFilters(AuditFilters, _ExcelOption):
+    """Filters of /export/audit.csv, and ``excel``."""
+
+    def given(self) -> dict[str, str]:
+        return _excel_as_given(super().given(), self.excel)
+
+
+def _excel_as_given(given: dict[str, str], excel: bool | None) -> dict[str, str]:
+    if excel is not None:
+        given["excel"] = "1" if excel else "0"
+    return given
+
+
 # -- SQL of the exports -----------------------------------------------------------------------
 
 
-def compliance_select(filters: ComplianceFilters, resolved: Resolved) -> sql.Composed:
+def _compliance_column(column: str, timezone: sql.Composable, *, csv: bool) -> sql.Composable:
+    """One column of the compliance export: as the CSV dialect writes it (text made in the
+    SELECT, so COPY streams it), or typed for the workbook (an instant as local time)."""
+    ident = sql.Identifier(column)
+    if column == "time_zone":
+        return sql.SQL("{}::text as time_zone").format(timezone)
+    if column in COMPLIANCE_INSTANTS:
+        if csv:
+            return sql.SQL("app.local_iso({}, {}) as {}").format(ident, timezone, ident)
+        return sql.SQL("pg_catalog.timezone({}, {}) as {}").format(timezone, ident, ident)
+    if csv and column in COMPLIANCE_BOOLEANS:
+        return sql.SQL("{}::text as {}").format(ident, ident)  # true/false, not COPY's t/f
+    return ident
+
+
+def compliance_select(
+    filters: ComplianceFilters, resolved: Resolved, *, csv: bool = True
+) -> sql.Composed:
     """``select <columns> from api.compliance_export where <filters> order by …`` (literals
-    inlined: COPY takes no parameters; every value was checked or resolved before)."""
+    inlined: COPY takes no parameters; every value was checked or resolved before). ``csv``:
+    every value as the export dialect writes it; else typed values for the workbook."""
     where: list[sql.Composable] = []
     if resolved.department_id is not None:
         where.append(sql.SQL("department_id = {}").format(sql.Literal(resolved.department_id)))
@@ -204,15 +277,17 @@ def compliance_select(filters: ComplianceFilters, resolved: Resolved) -> sql.Com
         where.append(sql.SQL("due_date >= {}::date").format(sql.Literal(filters.from_)))
     if filters.to is not None:
         where.append(sql.SQL("due_date <= {}::date").format(sql.Literal(filters.to)))
+    tz = sql.Literal(resolved.timezone)
     return sql.SQL("select {} from api.compliance_export{} order by {}").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in COMPLIANCE_COLUMNS),
+        sql.SQL(", ").join(_compliance_column(c, tz, csv=csv) for c in COMPLIANCE_COLUMNS),
         sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
         sql.SQL(COMPLIANCE_ORDER),
     )
 
 
 def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
-    """``select <columns> from api.audit_log where <filters> order by occurred_at, id``."""
+    """``select <columns> from api.audit_log where <filters> order by occurred_at, id``, each
+    entry as people read it (app.audit_entry_text, app.audit_actor_name: docs/web.md)."""
     where: list[sql.Composable] = []
     tz = sql.Literal(resolved.timezone)
     if filters.from_ is not None:
@@ -241,9 +316,29 @@ def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
                     sql.Identifier(column), sql.Literal(value)
                 )
             )
-    return sql.SQL("select {} from api.audit_log{} order by occurred_at, id").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in AUDIT_COLUMNS),
+    columns = sql.SQL(
+        "l.id,"
+        " app.local_iso(l.occurred_at, {tz}) as occurred_at,"
+        " case when l.actor_user_id is null then app.service_account_name(l.actor_role)"
+        "      else coalesce(app.audit_actor_name(l.actor_user_id), 'unknown user') end as actor,"
+        " case when l.actor_user_id is null then 'service' else l.actor_role end as actor_role,"
+        " l.actor_user_id, l.event_type, l.table_name, l.op, l.entity_id, l.employee_id,"
+        " e.full_name as employee_name,"
+        " pg_catalog.array_to_string(l.changed_fields, ', ') as changed_fields,"
+        " x.changes, x.details,"
+        " {tz}::text as time_zone"
+    ).format(tz=tz)
+    return sql.SQL(
+        "select {} from (select * from api.audit_log{}) l"
+        " left join api.employees e on e.org_id = l.org_id and e.id = l.employee_id"
+        " left join app.audit_table_columns() t on t.table_name = l.table_name"
+        " left join lateral app.audit_entry_text(l.op, l.old_values, l.new_values,"
+        "     l.changed_fields, t.columns, l.details, {}) x on true"
+        " order by l.occurred_at, l.id"
+    ).format(
+        columns,
         sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
+        tz,
     )
 
 
@@ -251,6 +346,7 @@ def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
 
 
 async def _csv_stream(export: Export, query: sql.Composed) -> Stream:
+    """Stream ``COPY (query) TO STDOUT`` as CSV; the BOM first when ``?excel=1`` asked for it."""
     assert export.conn is not None
     assert export.resolved is not None
     conn = export.conn
@@ -258,12 +354,15 @@ async def _csv_stream(export: Export, query: sql.Composed) -> Stream:
     reader = acting_as(conn, export.claims, "GET", export.path)
     try:
         cur = await reader.__aenter__()
-        await cur.execute("select set_config('timezone', %s, true)", [export.resolved.timezone])
+        await cur.execute(
+            "select set_config('timezone', %s, true), set_config('datestyle', 'ISO, YMD', true)",
+            [export.resolved.timezone],
+        )
         copy_cm = cur.copy(sql.SQL("copy ({}) to stdout with (format csv, header)").format(query))
         copy = await copy_cm.__aenter__()
         # The header and the first row (each read() is one row) are read before the response
         # starts, so that a refusal of the query is still an HTTP error, not a truncated file.
-        first = bytearray()
+        first = bytearray(UTF8_BOM if getattr(export.filters, "excel", None) else b"")
         ended = False
         for _ in range(2):
             data = await copy.read()
@@ -328,8 +427,12 @@ async def export_compliance_csv(
         str | None, QueryParameter(name="from", description="due on or after (YYYY-MM-DD)")
     ] = None,
     to: str | None = Parameter(default=None, description="due on or before (YYYY-MM-DD)"),
+    excel: str | None = Parameter(
+        default=None,
+        description="1: begin the file with the UTF-8 byte order mark, for Excel on Windows",
+    ),
 ) -> Stream:
-    export = await _begin(request, "compliance.csv", ComplianceFilters)
+    export = await _begin(request, "compliance.csv", ComplianceCsvFilters)
     assert export.resolved is not None
     assert isinstance(export.filters, ComplianceFilters)
     return await _csv_stream(export, compliance_select(export.filters, export.resolved))
@@ -358,8 +461,12 @@ async def export_audit_csv(
         str | None, QueryParameter(name="from", description="from this day (YYYY-MM-DD)")
     ] = None,
     to: str | None = Parameter(default=None, description="to this day, inclusive (YYYY-MM-DD)"),
+    excel: str | None = Parameter(
+        default=None,
+        description="1: begin the file with the UTF-8 byte order mark, for Excel on Windows",
+    ),
 ) -> Stream:
-    export = await _begin(request, "audit.csv", AuditFilters)
+    export = await _begin(request, "audit.csv", AuditCsvFilters)
     assert export.resolved is not None
     assert isinstance(export.filters, AuditFilters)
     return await _csv_stream(export, audit_select(export.filters, export.resolved))
@@ -412,8 +519,45 @@ def _cell(value: Any) -> Any:
     return str(value)  # UUID, enum, JSON, ...
 
 
+#: Column widths of the workbook (characters), wide enough for typical values; a column not
+#: listed is as wide as its header.
+XLSX_WIDTHS: dict[str, float] = {
+    "assignment_id": 38,
+    "employee_id": 38,
+    "employee_name": 26,
+    "employee_email": 32,
+    "employee_status": 16,
+    "job_title": 22,
+    "department": 20,
+    "location": 18,
+    "module": 32,
+    "month_key": 10,
+    "due_date": 12,
+    "status": 13,
+    "completion_date": 20,
+    "score": 8,
+    "attempts": 10,
+    "is_required": 12,
+    "is_late": 9,
+    "exemption_reason": 32,
+    "days_overdue": 14,
+    "time_zone": 20,
+}
+#: Number formats by column: scores and rates with two decimals, counts whole.
+XLSX_NUMBER_FORMATS: dict[str, str] = {
+    "score": "0.00",
+    "attempts": "0",
+    "days_overdue": "0",
+}
+XLSX_DATE_FORMAT = "yyyy-mm-dd"
+XLSX_DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+
 class _Workbook:
-    """xlsxwriter in constant-memory mode: rows go to disk as they are written."""
+    """xlsxwriter in constant-memory mode: rows go to disk as they are written. Each sheet has
+    its header row frozen and under an autofilter, set column widths, dates and date-times as
+    Excel dates (date-times the organisation's local time, named by the ``time_zone`` column),
+    numbers with their format (two decimals for scores) and booleans as booleans."""
 
     def __init__(self, path: str, title: str, columns: tuple[str, ...]) -> None:
         import xlsxwriter  # type: ignore[import-untyped]  # only the XLSX export needs it
@@ -423,22 +567,37 @@ class _Workbook:
             {
                 "constant_memory": True,
                 "remove_timezone": True,
-                "default_date_format": "yyyy-mm-dd",
+                "default_date_format": XLSX_DATE_FORMAT,
                 "tmpdir": os.path.dirname(path),
             },
         )
         self.header = self.book.add_format({"bold": True})
-        self.datetime = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        self.date = self.book.add_format({"num_format": XLSX_DATE_FORMAT})
+        self.datetime = self.book.add_format({"num_format": XLSX_DATETIME_FORMAT})
+        self.numbers = [
+            self.book.add_format({"num_format": XLSX_NUMBER_FORMATS[c]})
+            if c in XLSX_NUMBER_FORMATS
+            else None
+            for c in columns
+        ]
         self.title = title
         self.columns = columns
         self.sheets = 0
         self.row = XLSX_MAX_ROWS  # forces a first sheet
         self.sheet: Any = None
 
+    def _finish_sheet(self) -> None:
+        if self.sheet is not None:
+            self.sheet.autofilter(0, 0, max(self.row - 1, 0), len(self.columns) - 1)
+
     def _new_sheet(self) -> None:
+        self._finish_sheet()
         self.sheets += 1
         name = self.title if self.sheets == 1 else f"{self.title} ({self.sheets})"
         self.sheet = self.book.add_worksheet(name[:31])
+        for col, column in enumerate(self.columns):
+            width = max(XLSX_WIDTHS.get(column, 0), len(column) + 2)
+            self.sheet.set_column(col, col, width, self.numbers[col])
         self.sheet.write_row(0, 0, self.columns, self.header)
         self.sheet.freeze_panes(1, 0)
         self.row = 1
@@ -451,15 +610,20 @@ class _Workbook:
                 cell = _cell(value)
                 if isinstance(cell, datetime):
                     self.sheet.write_datetime(self.row, col, cell, self.datetime)
+                elif isinstance(cell, date):
+                    self.sheet.write_datetime(self.row, col, cell, self.date)
+                elif isinstance(cell, bool):
+                    self.sheet.write_boolean(self.row, col, cell)
                 elif isinstance(cell, str):
                     self.sheet.write_string(self.row, col, cell)
                 elif cell is not None:
-                    self.sheet.write(self.row, col, cell)
+                    self.sheet.write_number(self.row, col, cell, self.numbers[col])
             self.row += 1
 
     def close(self) -> None:
         if self.sheets == 0:
             self._new_sheet()
+        self._finish_sheet()
         self.book.close()
 
 
@@ -507,7 +671,7 @@ async def export_compliance_xlsx(
                 named.adapters.register_loader("date", _DateOrText)
                 named.adapters.register_loader("timestamp", _TimestampOrText)
                 named.adapters.register_loader("timestamptz", _TimestamptzOrText)
-                await named.execute(compliance_select(export.filters, export.resolved))
+                await named.execute(compliance_select(export.filters, export.resolved, csv=False))
                 while rows := await named.fetchmany(XLSX_BATCH):
                     await anyio.to_thread.run_sync(book.write, rows)
         await anyio.to_thread.run_sync(book.close)
