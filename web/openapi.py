@@ -21,6 +21,7 @@ really gets:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -42,7 +43,6 @@ from litestar.openapi.spec import (
 from pydantic import BaseModel
 
 from web.errors import code_for, envelope
-from web.filters import AuditFilters, ComplianceFilters
 
 __all__ = [
     "BEARER",
@@ -357,14 +357,6 @@ def ws_responses() -> dict[int, ResponseSpec]:
     }
 
 
-#: The query filters of each export route, typed by the model that validates them (web/filters.py).
-EXPORT_FILTERS: dict[str, type[BaseModel]] = {
-    "/export/compliance.csv": ComplianceFilters,
-    "/export/compliance.xlsx": ComplianceFilters,
-    "/export/compliance.pdf": ComplianceFilters,
-    "/export/audit.csv": AuditFilters,
-}
-
 _RESPONSE_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
     "401": {
         "WWW-Authenticate": OpenAPIHeader(
@@ -412,9 +404,17 @@ def _schema(js: dict[str, Any]) -> Schema:
     )
 
 
+#: How a yes/no query option is written (web/exports.py reads 1/0 or true/false).
+_YES_NO = Schema(type=OpenAPIType.STRING, enum=["1", "0", "true", "false"])
+
+
 def _filter_schemas(model: type[BaseModel]) -> dict[str, Schema]:
     properties = model.model_json_schema(by_alias=True)["properties"]
-    return {name: _schema(field) for name, field in properties.items()}
+    typed = {name: _schema(field) for name, field in properties.items()}
+    for schema in typed.values():
+        if schema.type == OpenAPIType.BOOLEAN:
+            schema.type, schema.enum = _YES_NO.type, _YES_NO.enum
+    return typed
 
 
 def _ok(operation: Any) -> OpenAPIResponse | None:
@@ -436,11 +436,11 @@ def _add_headers(response: OpenAPIResponse | None, headers: dict[str, OpenAPIHea
         response.headers = {**(response.headers or {}), **headers}
 
 
-def finish(openapi: OpenAPI) -> OpenAPI:
+def finish(openapi: OpenAPI, filters: Mapping[str, type[BaseModel]]) -> OpenAPI:
     """Complete the document Litestar generated (in place; returned for convenience): headers
-    of file downloads and of 401/426/429 answers, the export filters typed from their models
-    (enums, formats), HEAD with its GET's parameters, GET /ws described as the WebSocket, the
-    body of POST /billing/checkout."""
+    of file downloads and of 401/426/429 answers, the query of each path of ``filters`` typed
+    from the model that validates it (enums, formats), HEAD with its GET's parameters, GET /ws
+    described as the WebSocket, the body of POST /billing/checkout."""
     paths = openapi.paths or {}
     for path, item in paths.items():
         operations = [
@@ -453,7 +453,7 @@ def finish(openapi: OpenAPI) -> OpenAPI:
         if _is_file(_ok(item.get)):
             _add_headers(_ok(item.get), FILE_HEADERS)
             _add_headers(_ok(item.head), FILE_HEADERS)
-        model = EXPORT_FILTERS.get(path)
+        model = filters.get(path)
         if model is not None and item.get is not None:
             typed = _filter_schemas(model)
             for parameter in item.get.parameters or []:

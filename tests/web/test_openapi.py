@@ -153,6 +153,10 @@ def test_parameters_carry_enums_and_formats(document: dict[str, Any], dsn: str) 
             assert params[name]["in"] == "query"
         for name in ("department", "location"):
             assert params[name]["schema"]["type"] == "string"  # an id or a name
+        if path.endswith(".csv"):
+            assert params["excel"]["schema"]["enum"] == ["1", "0", "true", "false"]
+        else:
+            assert "excel" not in params
         if path == "/export/audit.csv":
             assert params["employee"]["schema"]["format"] == "uuid"
             assert "status" not in params
@@ -276,6 +280,8 @@ def test_head_on_an_export_checks_and_names_without_exporting(
     auth = {"Authorization": f"Bearer {token}"}
     for path in EXPORTS:
         query = "?from=2020-01-01" if path == "/export/audit.csv" else "?status=overdue"
+        if path.endswith(".csv"):
+            query += "&excel=1"  # the CSV exports' option: HEAD takes what the GET takes
         before = _export_events(dsn)
         head = httpx.head(web_server.base + path + query, headers=auth)
         assert head.status_code == 200, (path, head.headers)
