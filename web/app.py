@@ -32,7 +32,7 @@ from web.billing import billing_handlers
 from web.db import make_async_pool
 from web.errors import exception_handlers
 from web.exports import export_handlers
-from web.heads import head_handlers, ws_without_upgrade
+from web.heads import export_queries, head_handlers, ws_without_upgrade
 from web.health import health_handler
 from web.openapi import SECURITY_SCHEMES, finish
 from web.records import record_handlers
@@ -247,5 +247,5 @@ def create_app(settings: WebSettings) -> Litestar:
         debug=False,
     )
     # What decorators cannot say (web/openapi.py); the document is built once, here.
-    finish(app.openapi_schema)
+    finish(app.openapi_schema, export_queries())
     return app

@@ -23,7 +23,7 @@ from compliance.db import api_error_from
 from web.auth import request_token
 from web.db import acting_as
 from web.errors import WebError
-from web.openapi import BEARER, errors
+from web.openapi import BEARER, StripeSession, WebhookReceipt, body, errors
 from web.state import AppState
 
 __all__ = ["billing_handlers"]
@@ -63,7 +63,10 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     tags=["billing"],
     status_code=200,
     security=[],
-    responses=errors(400, 413, 500, 503),
+    responses={
+        **body(WebhookReceipt, "The event, verified and applied."),
+        **errors(400, 413, 500, 503),
+    },
 )
 async def stripe_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state = AppState.of(request)
@@ -190,7 +193,10 @@ def _from_stripe(error: stripe.StripeError, what: str) -> WebError:
     tags=["billing"],
     status_code=200,
     security=BEARER,
-    responses=errors(400, 401, 403, 409, 422, 429, 500, 503),
+    responses={
+        **body(StripeSession, "The session."),
+        **errors(400, 401, 403, 409, 422, 429, 500, 503),
+    },
 )
 async def billing_checkout(request: Request[Any, Any, Any]) -> dict[str, Any]:
     try:
@@ -236,7 +242,10 @@ async def billing_checkout(request: Request[Any, Any, Any]) -> dict[str, Any]:
     tags=["billing"],
     status_code=200,
     security=BEARER,
-    responses=errors(400, 401, 403, 409, 422, 429, 500, 503),
+    responses={
+        **body(StripeSession, "The session."),
+        **errors(400, 401, 403, 409, 422, 429, 500, 503),
+    },
 )
 async def billing_portal(request: Request[Any, Any, Any]) -> dict[str, Any]:
     context = await _context(request, None)

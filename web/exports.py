@@ -288,7 +288,7 @@ def compliance_select(
 
 def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
     """``select <columns> from api.audit_log where <filters> order by occurred_at, id``, each
-    entry as people read it (app.audit_changes, app.audit_actor_name: docs/web.md)."""
+    entry as people read it (app.audit_entry_text, app.audit_actor_name: docs/web.md)."""
     where: list[sql.Composable] = []
     tz = sql.Literal(resolved.timezone)
     if filters.from_ is not None:
@@ -326,18 +326,20 @@ def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
         " l.actor_user_id, l.event_type, l.table_name, l.op, l.entity_id, l.employee_id,"
         " e.full_name as employee_name,"
         " pg_catalog.array_to_string(l.changed_fields, ', ') as changed_fields,"
-        " app.audit_changes(l.op, l.table_name, l.old_values, l.new_values, l.changed_fields,"
-        "                   {tz}) as changes,"
-        " app.audit_fields_text(l.details, {tz}) as details,"
+        " x.changes, x.details,"
         " {tz}::text as time_zone"
     ).format(tz=tz)
     return sql.SQL(
         "select {} from (select * from api.audit_log{}) l"
         " left join api.employees e on e.org_id = l.org_id and e.id = l.employee_id"
+        " left join app.audit_table_columns() t on t.table_name = l.table_name"
+        " left join lateral app.audit_entry_text(l.op, l.old_values, l.new_values,"
+        "     l.changed_fields, t.columns, l.details, {}) x on true"
         " order by l.occurred_at, l.id"
     ).format(
         columns,
         sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
+        tz,
     )
 
 

@@ -1,13 +1,14 @@
 """HEAD on the exports, and GET /ws without the upgrade.
 
 HEAD on an export answers what its GET would, without the file: the same checks in the same
-order (token 401, filters 400 naming the field, department and location resolved as the caller,
-so an unknown one is the same 400; a database refusal keeps its status) and the same headers
-(``Content-Type``, ``Content-Disposition`` with the file name, ``Cache-Control``). It does not
-run the export, so it writes no ``compliance_export`` audit event (nothing was exported), takes
-no export slot (never 429) and reads in a READ ONLY transaction; its ``Content-Length`` is not the
-file's (unknown until the file is made). A link checker or a browser's download manager can ask
-whether an export would be served and under which name without making one.
+order (token 401; filters and options such as ``excel`` by the same models, 400 naming the
+field; department and location resolved as the caller, so an unknown one is the same 400; a
+database refusal keeps its status) and the same headers (``Content-Type``,
+``Content-Disposition`` with the file name, ``Cache-Control``). It does not run the export, so it
+writes no ``compliance_export`` audit event (nothing was exported), takes no export slot (never
+429) and reads in a READ ONLY transaction; it sends no ``Content-Length`` (the file's is unknown
+until the file is made). A link checker or a browser's download manager can ask whether an
+export would be served and under which name without making one.
 
 ``GET /ws`` without ``Upgrade: websocket`` is 426 in the error envelope: /ws is a WebSocket.
 """
@@ -19,20 +20,44 @@ from typing import Any
 from litestar import HttpMethod, Request, get, route
 from litestar.response.base import ASGIResponse
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel
 
 from web.auth import request_token
 from web.db import acting_as
 from web.errors import WebError
-from web.exports import Export, _headers
+from web.exports import AuditCsvFilters, ComplianceCsvFilters, Export, _headers
 from web.filters import AuditFilters, ComplianceFilters, parse_filters, resolve
 from web.openapi import BEARER, XLSX_MEDIA_TYPE, head_responses, ws_responses
 from web.state import AppState
 
-__all__ = ["head_handlers", "ws_without_upgrade"]
+__all__ = ["EXPORTS", "export_queries", "head_handlers", "ws_without_upgrade"]
 
 CSV = "text/csv; charset=utf-8"
 XLSX = XLSX_MEDIA_TYPE
 PDF = "application/pdf"
+
+Query = type[ComplianceFilters] | type[AuditFilters]
+
+#: Every export route: its kind, the model of its query (filters and options: a HEAD checks what
+#: its GET checks), its media type and its title.
+EXPORTS: dict[str, tuple[str, Query, str, str]] = {
+    "/export/compliance.csv": (
+        "compliance.csv", ComplianceCsvFilters, CSV, "Compliance export (CSV)",
+    ),
+    "/export/compliance.xlsx": (
+        "compliance.xlsx", ComplianceFilters, XLSX, "Compliance export (Excel)",
+    ),
+    "/export/compliance.pdf": (
+        "compliance.pdf", ComplianceFilters, PDF, "Compliance report (PDF)",
+    ),
+    "/export/audit.csv": ("audit.csv", AuditCsvFilters, CSV, "Audit trail export (CSV)"),
+}  # fmt: skip
+
+
+def export_queries() -> dict[str, type[BaseModel]]:
+    """The model of each export's query, for /schema (web/openapi.py ``finish``)."""
+    return {path: model for path, (_, model, _, _) in EXPORTS.items()}
+
 
 _HEAD_DESCRIPTION = (
     "The checks and headers of the GET (token, filters, Content-Type, Content-Disposition with "
@@ -44,7 +69,7 @@ _HEAD_DESCRIPTION = (
 async def _head(
     request: Request[Any, Any, Any],
     kind: str,
-    model: type[ComplianceFilters] | type[AuditFilters],
+    model: Query,
     media_type: str,
 ) -> ASGIResponse:
     state = AppState.of(request)
@@ -70,7 +95,7 @@ async def _head(
 def _head_route(
     path: str,
     kind: str,
-    model: type[ComplianceFilters] | type[AuditFilters],
+    model: Query,
     media_type: str,
     summary: str,
 ) -> Any:
@@ -94,15 +119,9 @@ def _head_route(
 
 def head_handlers() -> list[Any]:
     """HEAD on every export of web/exports.py."""
-    exports: list[tuple[str, type[ComplianceFilters] | type[AuditFilters], str, str]] = [
-        ("compliance.csv", ComplianceFilters, CSV, "Compliance export (CSV)"),
-        ("compliance.xlsx", ComplianceFilters, XLSX, "Compliance export (Excel)"),
-        ("compliance.pdf", ComplianceFilters, PDF, "Compliance report (PDF)"),
-        ("audit.csv", AuditFilters, CSV, "Audit trail export (CSV)"),
-    ]
     return [
-        _head_route(f"/export/{kind}", kind, model, media_type, summary)
-        for kind, model, media_type, summary in exports
+        _head_route(path, kind, model, media_type, summary)
+        for path, (kind, model, media_type, summary) in EXPORTS.items()
     ]
 
 

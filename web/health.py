@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from web.errors import envelope
-from web.openapi import errors
+from web.openapi import Health, body, errors
 from web.state import AppState
 
 __all__ = ["health_handler"]
@@ -68,9 +68,12 @@ async def _database(state: AppState) -> tuple[dict[str, Any], list[dict[str, Any
     ),
     tags=["operations"],
     security=[],
-    responses=errors(
-        503, e503="Not healthy: `details.reasons` says why, `details.checks` what was checked."
-    ),
+    responses={
+        **body(Health, "Healthy, or degraded (with reasons)."),
+        **errors(
+            503, e503="Not healthy: `details.reasons` says why, `details.checks` what was checked."
+        ),
+    },
 )
 async def health_handler(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state = AppState.of(request)

@@ -21,8 +21,11 @@ really gets:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
@@ -40,7 +43,6 @@ from litestar.openapi.spec import (
 from pydantic import BaseModel
 
 from web.errors import code_for, envelope
-from web.filters import AuditFilters, ComplianceFilters
 
 __all__ = [
     "BEARER",
@@ -48,6 +50,11 @@ __all__ = [
     "SECURITY_SCHEMES",
     "ErrorDetail",
     "ErrorEnvelope",
+    "Health",
+    "Presence",
+    "StripeSession",
+    "WebhookReceipt",
+    "body",
     "errors",
     "export_responses",
     "file_response",
@@ -87,6 +94,74 @@ class ErrorEnvelope:
 
     success: Literal[False]
     error: ErrorDetail
+
+
+# -- the bodies of the JSON answers (documentation: the handlers build plain dicts) -------------
+
+
+@dataclass
+class PresentUser:
+    """A user connected to /ws on this web process."""
+
+    id: UUID
+    display_name: str
+    app_role: Literal["superadmin", "hr_admin", "manager", "employee", "viewer"]
+    connections: int
+    connected_since: datetime
+
+
+@dataclass
+class Presence:
+    """Who of the caller's organisation is connected (as far as the caller may read them)."""
+
+    organization_id: UUID
+    users: list[PresentUser]
+    count: int
+
+
+@dataclass
+class HealthChecks:
+    """What /health checked (database, LISTEN connection, relay) and the last sync per source."""
+
+    database: dict[str, Any]
+    listener: dict[str, Any]
+    relay: dict[str, Any]
+    syncs: list[dict[str, Any]]
+
+
+@dataclass
+class Health:
+    """The web app serves: ``ok``, or ``degraded`` with the reasons."""
+
+    status: Literal["ok", "degraded"]
+    reasons: list[str]
+    checks: HealthChecks
+    uptime_seconds: float
+
+
+@dataclass
+class StripeSession:
+    """A Stripe Checkout or Billing Portal session: send the superadmin to ``url``."""
+
+    id: str
+    url: str
+
+
+@dataclass
+class WebhookReceipt:
+    """How a verified Stripe event was applied."""
+
+    received: Literal[True]
+    event_id: str
+    type: str
+    outcome: Literal["applied", "stale", "ignored", "unmatched", "duplicate"]
+
+
+def body(data: type, description: str) -> dict[int, ResponseSpec]:
+    """The ``responses=`` entry of a 200 whose JSON body is ``data`` (a dataclass above)."""
+    return {
+        200: ResponseSpec(data_container=data, generate_examples=False, description=description)
+    }
 
 
 #: The scheme name of the bearer token in the document's components.
@@ -282,14 +357,6 @@ def ws_responses() -> dict[int, ResponseSpec]:
     }
 
 
-#: The query filters of each export route, typed by the model that validates them (web/filters.py).
-EXPORT_FILTERS: dict[str, type[BaseModel]] = {
-    "/export/compliance.csv": ComplianceFilters,
-    "/export/compliance.xlsx": ComplianceFilters,
-    "/export/compliance.pdf": ComplianceFilters,
-    "/export/audit.csv": AuditFilters,
-}
-
 _RESPONSE_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
     "401": {
         "WWW-Authenticate": OpenAPIHeader(
@@ -337,9 +404,17 @@ def _schema(js: dict[str, Any]) -> Schema:
     )
 
 
+#: How a yes/no query option is written (web/exports.py reads 1/0 or true/false).
+_YES_NO = Schema(type=OpenAPIType.STRING, enum=["1", "0", "true", "false"])
+
+
 def _filter_schemas(model: type[BaseModel]) -> dict[str, Schema]:
     properties = model.model_json_schema(by_alias=True)["properties"]
-    return {name: _schema(field) for name, field in properties.items()}
+    typed = {name: _schema(field) for name, field in properties.items()}
+    for schema in typed.values():
+        if schema.type == OpenAPIType.BOOLEAN:
+            schema.type, schema.enum = _YES_NO.type, _YES_NO.enum
+    return typed
 
 
 def _ok(operation: Any) -> OpenAPIResponse | None:
@@ -361,11 +436,11 @@ def _add_headers(response: OpenAPIResponse | None, headers: dict[str, OpenAPIHea
         response.headers = {**(response.headers or {}), **headers}
 
 
-def finish(openapi: OpenAPI) -> OpenAPI:
+def finish(openapi: OpenAPI, filters: Mapping[str, type[BaseModel]]) -> OpenAPI:
     """Complete the document Litestar generated (in place; returned for convenience): headers
-    of file downloads and of 401/426/429 answers, the export filters typed from their models
-    (enums, formats), HEAD with its GET's parameters, GET /ws described as the WebSocket, the
-    body of POST /billing/checkout."""
+    of file downloads and of 401/426/429 answers, the query of each path of ``filters`` typed
+    from the model that validates it (enums, formats), HEAD with its GET's parameters, GET /ws
+    described as the WebSocket, the body of POST /billing/checkout."""
     paths = openapi.paths or {}
     for path, item in paths.items():
         operations = [
@@ -378,7 +453,7 @@ def finish(openapi: OpenAPI) -> OpenAPI:
         if _is_file(_ok(item.get)):
             _add_headers(_ok(item.get), FILE_HEADERS)
             _add_headers(_ok(item.head), FILE_HEADERS)
-        model = EXPORT_FILTERS.get(path)
+        model = filters.get(path)
         if model is not None and item.get is not None:
             typed = _filter_schemas(model)
             for parameter in item.get.parameters or []:

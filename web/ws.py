@@ -40,7 +40,7 @@ from web.auth import (
 )
 from web.db import acting_as
 from web.errors import WebError, envelope, from_api_error
-from web.openapi import BEARER, errors
+from web.openapi import BEARER, Presence, body, errors
 from web.relay import INTERNAL_ERROR, Client, CloseCodes, Message, dumps
 from web.state import AppState
 from web.wsserver import REFUSAL_REASON, frame_writer, text_frame
@@ -386,7 +386,7 @@ async def ws_handler(socket: WebSocket[Any, Any, Any]) -> None:
     ),
     tags=["live"],
     security=BEARER,
-    responses=errors(401, 403, 500, 503),
+    responses={**body(Presence, "Who is connected."), **errors(401, 403, 500, 503)},
 )
 async def presence_handler(request: Request[Any, Any, Any]) -> dict[str, Any]:
     state = AppState.of(request)

@@ -139,101 +139,136 @@ comment on function app.service_account_name(text) is
     'How the audit export names a database role that acted without a user: "service: sync worker", "service: database administrator (postgres)", ...';
 grant execute on function app.service_account_name(text) to authenticated, web_app, analyst;
 
--- One value of an audit entry's old/new values or details, as a person reads it: text without
--- quotes, numbers and booleans as written, "(none)" for null, objects as {key: value, ...}, and
--- every instant written in the organisation's zone like the rest of the export (row images
--- hold timestamps as ISO 8601 with the offset of the writing session; they are turned into
--- local time, so the file has one zone throughout).
-create or replace function app.audit_value_text(p_value jsonb, p_timezone text) returns text
-language plpgsql stable parallel safe
+-- The audit export's text (docs/web.md "The audit CSV"). These run once or more per exported
+-- row, so they are plain SQL without a SET clause (every function name qualified): the scalar
+-- ones are inlined into the query that calls them.
+
+-- A text of an audit value that is an instant (ISO 8601 with an offset, as row images and details
+-- hold them) in the organisation's local time, like every time of the export; any other text as
+-- it is. Only a text that is surely a valid instant is converted (pattern, year 1 or later, a
+-- day the month has), so that no stored value can make the export fail.
+create or replace function app.audit_instant_text(p_text text, p_timezone text) returns text
+language sql stable parallel safe
+as $$
+    select case
+        when p_text ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-](0\d|1[0-5])(:?[0-5]\d(:[0-5]\d)?)?)$'
+             and pg_catalog.left(p_text, 4) <> '0000'
+        then case
+            when pg_catalog.substr(p_text, 9, 2)::integer <= pg_catalog.date_part('day',
+                     pg_catalog.make_date(pg_catalog.left(p_text, 4)::integer,
+                                          pg_catalog.substr(p_text, 6, 2)::integer, 1)
+                     + interval '1 month' - interval '1 day')
+            then app.local_iso(p_text::timestamptz, p_timezone)
+            else p_text
+        end
+        else p_text
+    end
+$$;
+comment on function app.audit_instant_text(text, text) is
+    'An audit value''s text: an ISO 8601 instant with an offset as local time in the zone (app.local_iso), any other text unchanged.';
+
+-- An object or array inside an audit value (created first: app.audit_value_text calls it, and
+-- it calls app.audit_value_text for each element when it runs).
+create or replace function app.audit_nested_text(p_value jsonb, p_timezone text) returns text
+language plpgsql stable
 set search_path = ''
 as $$
-declare
-    v_text text;
 begin
-    case pg_catalog.jsonb_typeof(p_value)
-    when 'string' then
-        v_text := p_value #>> '{}';
-        if v_text ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d(:\d\d)?)?|Z)$' then
-            begin
-                return app.local_iso(v_text::timestamptz, p_timezone);
-            exception when others then
-                return v_text;  -- looks like an instant but is none: shown as written
-            end;
-        end if;
-        return v_text;
-    when 'object' then
+    if pg_catalog.jsonb_typeof(p_value) = 'object' then
         return '{' || coalesce((select pg_catalog.string_agg(
                                     k.key || ': ' || app.audit_value_text(k.value, p_timezone),
                                     ', ' order by k.key)
                                 from pg_catalog.jsonb_each(p_value) k), '') || '}';
-    when 'array' then
-        return '[' || coalesce((select pg_catalog.string_agg(
-                                    app.audit_value_text(a.value, p_timezone), ', '
-                                    order by a.n)
-                                from pg_catalog.jsonb_array_elements(p_value)
-                                     with ordinality a(value, n)), '') || ']';
-    when 'null' then
-        return '(none)';
-    else
-        return coalesce(p_value::text, '(none)');  -- numbers, booleans; SQL null
-    end case;
+    end if;
+    return '[' || coalesce((select pg_catalog.string_agg(
+                                app.audit_value_text(a.value, p_timezone), ', ' order by a.n)
+                            from pg_catalog.jsonb_array_elements(p_value)
+                                 with ordinality a(value, n)), '') || ']';
 end
+$$;
+comment on function app.audit_nested_text(jsonb, text) is
+    'An object or array inside an audit value as {key: value, ...} or [value, ...] (app.audit_value_text of each).';
+
+-- One value of an audit entry's old/new values or details, as a person reads it: text without
+-- quotes (instants in local time), numbers and booleans as written, "(none)" for null, objects
+-- as {key: value, ...} and arrays as [value, ...].
+create or replace function app.audit_value_text(p_value jsonb, p_timezone text) returns text
+language sql stable
+as $$
+    select case pg_catalog.jsonb_typeof(p_value)
+        when 'string' then app.audit_instant_text(p_value #>> '{}', p_timezone)
+        when 'null' then '(none)'
+        when 'object' then app.audit_nested_text(p_value, p_timezone)
+        when 'array' then app.audit_nested_text(p_value, p_timezone)
+        else coalesce(p_value::text, '(none)')  -- numbers, booleans; SQL null
+    end
 $$;
 comment on function app.audit_value_text(jsonb, text) is
     'One audit value as a person reads it (instants in local time of the zone, "(none)" for null, objects as {key: value}).';
-grant execute on function app.audit_value_text(jsonb, text) to authenticated, web_app;
 
--- The fields of a row image or of an event's details, "key: value; key: value": a table's columns
--- in their order in the table (p_table, a table of schema app), else by name; nulls left out.
-create or replace function app.audit_fields_text(p_values jsonb, p_timezone text,
-                                                 p_table text default null) returns text
-language sql stable parallel safe
-set search_path = ''
+-- The columns of each table of schema app in their order: read once per export, so that a row
+-- image's fields are written in the order of the table.
+create or replace function app.audit_table_columns()
+returns table (table_name text, columns text[])
+language sql stable
 as $$
-    select pg_catalog.string_agg(k.key || ': ' || app.audit_value_text(k.value, p_timezone), '; '
-                                 order by a.attnum nulls last, k.key)
-    from pg_catalog.jsonb_each(case when pg_catalog.jsonb_typeof(p_values) = 'object'
-                                    then p_values end) k
-    left join pg_catalog.pg_attribute a
-           on p_table is not null
-          and a.attrelid = pg_catalog.to_regclass('app.' || pg_catalog.quote_ident(p_table))
-          and a.attname = k.key
-    where pg_catalog.jsonb_typeof(k.value) <> 'null'
+    select c.relname::text, pg_catalog.array_agg(a.attname::text order by a.attnum)
+    from pg_catalog.pg_class c
+    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+    where c.relnamespace = 'app'::regnamespace and c.relkind in ('r', 'p')
+    group by c.relname
 $$;
-comment on function app.audit_fields_text(jsonb, text, text) is
-    'A row image or event details as "key: value; ..." (columns in table order, nulls left out, instants in local time).';
-grant execute on function app.audit_fields_text(jsonb, text, text) to authenticated, web_app;
+comment on function app.audit_table_columns() is
+    'Each table of schema app with its columns in table order (the order the audit export writes a row''s fields in).';
 
--- What one audit row changed, as a person reads it: an update as "status: overdue -> completed;
--- completion_date: (none) -> 2026-03-12T06:30:00" (the changed fields in column order), an
--- insert or delete as the fields of the row written or removed.
-create or replace function app.audit_changes(p_op text, p_table text, p_old jsonb, p_new jsonb,
-                                             p_changed text[], p_timezone text) returns text
-language sql stable parallel safe
-set search_path = ''
+-- What one audit row says, as a person reads it (one row of two texts):
+--   changes  an update as "status: overdue -> completed; completion_date: (none) ->
+--            2026-03-12T06:30:00" (the changed fields, in column order); an insert or delete as
+--            the fields of the row written or removed, "field: value; ..." in the order of
+--            p_columns (the table's columns: app.audit_table_columns), nulls left out;
+--   details  a named event's details the same way, by key.
+-- A set-returning SQL function of one SELECT, so that `left join lateral app.audit_entry_text(…)`
+-- is inlined into the export's query: its sub-selects run per row as plain sub-plans (a scalar
+-- SQL function would start an executor per row, ten times slower).
+create or replace function app.audit_entry_text(p_op text, p_old jsonb, p_new jsonb,
+                                                p_changed text[], p_columns text[],
+                                                p_details jsonb, p_timezone text)
+returns table (changes text, details text)
+language sql stable
 as $$
-    select case p_op
-        when 'UPDATE' then (
-            select pg_catalog.string_agg(
-                       f.name || ': ' || app.audit_value_text(coalesce(p_old -> f.name, 'null'), p_timezone)
-                       || ' -> ' || app.audit_value_text(coalesce(p_new -> f.name, 'null'), p_timezone),
-                       '; ' order by f.n)
-            from (select c.name, c.n from pg_catalog.unnest(p_changed) with ordinality c(name, n)
-                  where p_changed is not null
-                  union all
-                  -- a primary-key change keeps the whole old and new rows, no changed_fields
-                  select k.key, 1000 + a.attnum
-                  from pg_catalog.jsonb_each(p_new) k
-                  left join pg_catalog.pg_attribute a
-                         on a.attrelid = pg_catalog.to_regclass('app.' || pg_catalog.quote_ident(p_table))
-                        and a.attname = k.key
-                  where p_changed is null and (p_old -> k.key) is distinct from k.value) f)
-        when 'INSERT' then app.audit_fields_text(p_new, p_timezone, p_table)
-        when 'DELETE' then app.audit_fields_text(p_old, p_timezone, p_table)
-    end
+    select
+        case
+            when p_op = 'UPDATE' then (
+                select pg_catalog.string_agg(
+                           f.name || ': '
+                           || app.audit_value_text(coalesce(p_old -> f.name, 'null'), p_timezone)
+                           || ' -> '
+                           || app.audit_value_text(coalesce(p_new -> f.name, 'null'), p_timezone),
+                           '; ' order by f.n, f.name)
+                from (select c.name, c.n
+                      from pg_catalog.unnest(p_changed) with ordinality c(name, n)
+                      union all
+                      -- a primary-key change keeps the whole old and new rows, no changed_fields
+                      select k.key, pg_catalog.array_position(p_columns, k.key)
+                      from pg_catalog.jsonb_each(p_new) k
+                      where p_changed is null and (p_old -> k.key) is distinct from k.value) f)
+            when p_op in ('INSERT', 'DELETE') then (
+                select pg_catalog.string_agg(k.key || ': ' || app.audit_value_text(k.value, p_timezone),
+                                             '; ' order by pg_catalog.array_position(p_columns, k.key)
+                                                           nulls last, k.key)
+                from pg_catalog.jsonb_each(case when p_op = 'INSERT' then p_new else p_old end) k
+                where pg_catalog.jsonb_typeof(k.value) <> 'null')
+        end,
+        (select pg_catalog.string_agg(k.key || ': ' || app.audit_value_text(k.value, p_timezone),
+                                      '; ' order by k.key)
+         from pg_catalog.jsonb_each(case when pg_catalog.jsonb_typeof(p_details) = 'object'
+                                         then p_details end) k
+         where pg_catalog.jsonb_typeof(k.value) <> 'null')
 $$;
-comment on function app.audit_changes(text, text, jsonb, jsonb, text[], text) is
-    'An audit row''s change as text: "field: old -> new; ..." for an update, the row''s fields for an insert or delete (instants in local time).';
-grant execute on function app.audit_changes(text, text, jsonb, jsonb, text[], text)
+comment on function app.audit_entry_text(text, jsonb, jsonb, text[], text[], jsonb, text) is
+    'An audit row as text: changes ("field: old -> new; ..." for an update, the row''s fields for an insert or delete) and details ("key: value; ..."), instants in local time.';
+
+grant execute on function app.audit_instant_text(text, text), app.audit_value_text(jsonb, text),
+    app.audit_nested_text(jsonb, text), app.audit_table_columns(),
+    app.audit_entry_text(text, jsonb, jsonb, text[], text[], jsonb, text)
     to authenticated, web_app;

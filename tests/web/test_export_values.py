@@ -442,3 +442,64 @@ def test_audit_csv_people_changes_and_one_zone(
     assert mine["actor"] == names[hr]
     assert mine["changes"] == update["changes"]
     assert not any(r["event_type"] == "sync_run" for r in own_rows)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ('"2012-03-12T10:30:00+00:00"', "2012-03-12T06:30:00"),  # an instant: local time
+        ('"2012-03-12T10:30:00.123456Z"', "2012-03-12T06:30:00"),
+        ('"2024-02-29T12:00:00+05:30"', "2024-02-29T01:30:00"),
+        ('"2025-02-30T10:00:00Z"', "2025-02-30T10:00:00Z"),  # no such day: as written
+        ('"0000-01-01T00:00:00Z"', "0000-01-01T00:00:00Z"),  # no year 0
+        ('"2025-01-31"', "2025-01-31"),  # a date stays a date
+        ('"infinity"', "infinity"),
+        ('"overdue"', "overdue"),
+        ("91.50", "91.50"),
+        ("true", "true"),
+        ("null", "(none)"),
+        ('{"md5": "ab", "at": "2012-03-12T10:30:00Z"}', "{at: 2012-03-12T06:30:00, md5: ab}"),
+        ('[1, null, "x"]', "[1, (none), x]"),
+    ],
+)
+def test_audit_values_as_people_read_them(dsn: str, value: str, text: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        got = conn.execute(
+            "select app.audit_value_text(%s::jsonb, 'America/Detroit')", [value]
+        ).fetchone()
+    assert got == (text,)
+
+
+def test_audit_entry_text_of_insert_delete_and_key_change(dsn: str) -> None:
+    """An insert or delete: the row's fields in table order, nulls left out; an update without
+    changed_fields (a primary-key change keeps both rows whole): the fields that differ."""
+    with psycopg.connect(dsn) as conn:
+        columns = conn.execute(
+            "select columns from app.audit_table_columns() where table_name = 'departments'"
+        ).fetchone()
+        assert columns is not None
+        assert columns[0][:2] == ["org_id", "id"]
+        row = '{"name": "Nursing", "id": "d1", "org_id": "o1", "description": null}'
+        inserted = conn.execute(
+            "select * from app.audit_entry_text('INSERT', null, %s::jsonb, null, %s, null,"
+            " 'America/Detroit')",
+            [row, columns[0]],
+        ).fetchone()
+        assert inserted == ("org_id: o1; id: d1; name: Nursing", None)
+        deleted = conn.execute(
+            "select changes from app.audit_entry_text('DELETE', %s::jsonb, null, null, %s, null,"
+            " 'UTC')",
+            [row, columns[0]],
+        ).fetchone()
+        assert deleted == ("org_id: o1; id: d1; name: Nursing",)
+        moved = conn.execute(
+            "select changes from app.audit_entry_text('UPDATE', %s::jsonb, %s::jsonb, null, %s,"
+            " null, 'UTC')",
+            [row, row.replace('"d1"', '"d2"'), columns[0]],
+        ).fetchone()
+        assert moved == ("id: d1 -> d2",)
+        details = conn.execute(
+            "select details from app.audit_entry_text(null, null, null, null, null,"
+            ' \'{"export": "audit.csv", "filters": {}, "x": null}\'::jsonb, \'UTC\')'
+        ).fetchone()
+        assert details == ("export: audit.csv; filters: {}",)

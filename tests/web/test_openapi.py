@@ -14,6 +14,7 @@ from typing import Any, get_args
 
 import httpx
 import hypothesis
+import jsonschema
 import psycopg
 import pytest
 import schemathesis
@@ -26,6 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from websockets.exceptions import InvalidStatus
 
+from tests.billing.conftest import BillingOrg, billing_org, billing_server, fake_stripe
+from tests.fakes.stripe import FakeStripe
 from tests.web.conftest import ALLOWED_ORIGIN, WebServer, make_token
 from tests.web.world import World
 from tests.web.wsclient import open_ws
@@ -150,11 +153,86 @@ def test_parameters_carry_enums_and_formats(document: dict[str, Any], dsn: str) 
             assert params[name]["in"] == "query"
         for name in ("department", "location"):
             assert params[name]["schema"]["type"] == "string"  # an id or a name
+        if path.endswith(".csv"):
+            assert params["excel"]["schema"]["enum"] == ["1", "0", "true", "false"]
+        else:
+            assert "excel" not in params
         if path == "/export/audit.csv":
             assert params["employee"]["schema"]["format"] == "uuid"
             assert "status" not in params
         else:
             assert params["status"]["schema"]["enum"] == statuses
+
+
+def test_json_answers_have_their_bodies(document: dict[str, Any], dsn: str) -> None:
+    schemas = document["components"]["schemas"]
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("select enum_range(null::app.app_role)::text[]").fetchone()
+    assert row is not None
+    assert schemas["PresentUser"]["properties"]["app_role"]["enum"] == row[0]
+    for path, method, name in (
+        ("/presence", "get", "Presence"),
+        ("/health", "get", "Health"),
+        ("/billing/checkout", "post", "StripeSession"),
+        ("/billing/portal", "post", "StripeSession"),
+        ("/webhooks/stripe", "post", "WebhookReceipt"),
+    ):
+        ok = document["paths"][path][method]["responses"]["200"]
+        assert ok["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{name}"
+        }, path
+
+
+def _matches(document: dict[str, Any], response: httpx.Response, path: str, method: str) -> None:
+    """``response`` is one the document describes for ``method path``: its status, its body."""
+    documented = document["paths"][path][method]["responses"]
+    assert str(response.status_code) in documented, (path, response.status_code)
+    schema = documented[str(response.status_code)]["content"]["application/json"]["schema"]
+    jsonschema.validate(
+        response.json(),
+        {**schema, "components": document["components"]},
+        cls=jsonschema.Draft202012Validator,
+    )
+
+
+__all__ = ["billing_org", "billing_server", "fake_stripe"]  # fixtures of tests/billing
+
+
+def test_billing_answers_are_the_documented_ones(
+    billing_server: WebServer,
+    billing_org: BillingOrg,
+    fake_stripe: FakeStripe,
+) -> None:
+    document = httpx.get(billing_server.base + "/schema/openapi.json").json()
+    token = make_token(billing_org.superadmin)
+    checkout = httpx.post(
+        billing_server.base + "/billing/checkout",
+        json={"price_id": "price_team"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert checkout.status_code == 200, checkout.text
+    _matches(document, checkout, "/billing/checkout", "post")
+    events = fake_stripe.complete_checkout(checkout.json()["id"])
+    for event in [*events, events[0]]:  # each applied, then a redelivery: duplicate
+        receipt = fake_stripe.deliver(event)
+        assert receipt.status_code == 200, receipt.text
+        _matches(document, receipt, "/webhooks/stripe", "post")
+    assert receipt.json()["outcome"] == "duplicate"
+    portal = httpx.post(
+        billing_server.base + "/billing/portal",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert portal.status_code == 200, portal.text
+    _matches(document, portal, "/billing/portal", "post")
+    refused = httpx.post(
+        billing_server.base + "/billing/checkout",
+        json={"price_id": "price_team"},
+        headers={"Authorization": f"Bearer {make_token(billing_org.hr_admin)}"},
+    )
+    assert refused.status_code == 403
+    _matches(document, refused, "/billing/checkout", "post")
 
 
 def test_ws_is_documented_as_the_websocket(document: dict[str, Any]) -> None:
@@ -202,6 +280,8 @@ def test_head_on_an_export_checks_and_names_without_exporting(
     auth = {"Authorization": f"Bearer {token}"}
     for path in EXPORTS:
         query = "?from=2020-01-01" if path == "/export/audit.csv" else "?status=overdue"
+        if path.endswith(".csv"):
+            query += "&excel=1"  # the CSV exports' option: HEAD takes what the GET takes
         before = _export_events(dsn)
         head = httpx.head(web_server.base + path + query, headers=auth)
         assert head.status_code == 200, (path, head.headers)
