@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
+from psycopg_pool import PoolTimeout
 
 from compliance.db import ApiError
 
@@ -134,6 +135,17 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     return error_response(WebError(status, message, details, headers=headers))
 
 
+def _pool_timeout_handler(request: Request[Any, Any, Any], _exc: PoolTimeout) -> Response[Any]:
+    log.warning("%s %s: no database connection was free in time", request.method, request.url.path)
+    return error_response(
+        WebError(
+            503,
+            "no database connection is free; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+    )
+
+
 def _unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("%s %s failed unexpectedly", request.method, request.url.path, exc_info=exc)
     return error_response(WebError(500, "the server could not answer"))
@@ -143,5 +155,6 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     WebError: _web_error_handler,
     ApiError: _api_error_handler,
     HTTPException: _http_exception_handler,
+    PoolTimeout: _pool_timeout_handler,
     Exception: _unexpected_handler,
 }

@@ -129,6 +129,15 @@ def test_health_is_503_with_reasons_when_the_database_is_gone(start_web: Any, we
         reasons = " ".join(body["error"]["details"]["reasons"])
         assert "database unreachable" in reasons
         assert "LISTEN" in reasons
+        # a request that needs a connection none can give is told to come back, never a 500
+        presence = httpx.get(
+            server.base + "/presence",
+            headers={"Authorization": f"Bearer {make_token(uuid.uuid4())}"},
+            timeout=10,
+        )
+        assert presence.status_code == 503, presence.text
+        assert presence.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert presence.headers["retry-after"] == "5"
         proxy.open()  # the same port again
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
