@@ -1,7 +1,7 @@
 """CSV export of 1,000,000 assignment rows through the web app, against `psql \\copy` of the
 same query as the same user, in the same run.
 
-    python bench/web_export.py [--rows 1000000]
+    python bench/web_export.py [--rows 1000000] [--audit-rows 200000]
 
 Builds a throwaway cluster, loads one organisation (20,000 employees x 50 modules = 1,000,000
 assignments by default; bulk-loaded with triggers off), starts `compliance web` as its own
@@ -9,6 +9,11 @@ process, then runs once each: `curl` of GET /export/compliance.csv (time to firs
 time, bytes) and `psql` with the caller's role and claims doing `\\copy (the export's query)`.
 Prints rows/s, MB/s, TTFB, the server's peak RSS (VmHWM) and the ratio to psql.
 Targets: >= 0.8 of psql's throughput, peak RSS <= 150 MB.
+
+With ``--audit-rows N`` (e.g. ``--rows 1000 --audit-rows 200000`` for that part alone): N audit
+entries (4 in 5 updates of an assignment, 1 in 5 whole-row inserts; half by a person, half by the
+sync worker) and GET /export/audit.csv against psql of the same query, and against psql of the raw
+columns (JSON as stored) that the audit CSV wrote before it was made readable.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from web_common import WebProcess, machine, start_cluster, token
 
-from web.exports import compliance_select
-from web.filters import ComplianceFilters, Resolved
+from web.exports import audit_select, compliance_select
+from web.filters import AuditFilters, ComplianceFilters, Resolved
 
 MODULES = 50
 
@@ -110,7 +115,56 @@ def load(dsn: str, rows: int) -> tuple[uuid.UUID, uuid.UUID, str, str]:
     return org, user, query, typed
 
 
-def run_curl(base: str, jwt_token: str) -> tuple[float, float, int]:
+RAW_AUDIT = (
+    "select id, occurred_at, actor_user_id, actor_role, event_type, table_name, op, entity_id,"
+    " employee_id, changed_fields, details, old_values, new_values from api.audit_log"
+    " order by occurred_at, id"
+)
+
+
+def load_audit(dsn: str, org: uuid.UUID, user: uuid.UUID, entries: int) -> str:
+    """``entries`` audit rows for the organisation; returns the audit export's query."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("set session_replication_role = replica")  # bulk load: triggers off
+        conn.execute(
+            """
+            insert into audit.log (org_id, occurred_at, actor_user_id, actor_role, db_role,
+                                   event_type, table_name, op, entity_id, employee_id,
+                                   changed_fields, old_values, new_values)
+            select a.org_id, timestamptz '2025-06-01 10:00+00' + g * interval '1 second',
+                   case when g %% 2 = 0 then %(user)s end,
+                   case when g %% 2 = 0 then 'hr_admin' else 'sync_worker' end,
+                   case when g %% 2 = 0 then 'authenticated' else 'sync_worker' end,
+                   case when g %% 5 = 0 then 'row_insert' else 'row_update' end,
+                   'training_assignments',
+                   case when g %% 5 = 0 then 'INSERT' else 'UPDATE' end,
+                   a.id::text, a.employee_id,
+                   case when g %% 5 <> 0 then '{status,completion_date,score,attempts}'::text[] end,
+                   case when g %% 5 <> 0 then jsonb_build_object('status', 'overdue',
+                        'completion_date', null, 'score', null, 'attempts', 0) end,
+                   case when g %% 5 = 0 then to_jsonb(a)
+                        else jsonb_build_object('status', 'completed', 'completion_date',
+                             timestamptz '2025-06-01 10:00+00' + g * interval '1 second',
+                             'score', 91.5, 'attempts', 1) end
+            from generate_series(1, %(n)s) g
+            join lateral (select * from app.training_assignments x where x.org_id = %(org)s
+                          offset (g %% 1000) limit 1) a on true
+            """,
+            {"org": org, "user": user, "n": entries},
+        )
+        conn.execute("analyze audit.log")
+        today = conn.execute("select app.org_today(%s)", [org]).fetchone()[0]
+        resolved = Resolved(
+            organization_id=org, organization_name="Bench", timezone="America/Detroit", today=today
+        )
+        query = audit_select(AuditFilters(), resolved).as_string(conn)
+    print(f"loaded {entries:,} audit entries")
+    return query
+
+
+def run_curl(
+    base: str, jwt_token: str, path: str = "/export/compliance.csv"
+) -> tuple[float, float, int]:
     out = subprocess.run(
         [
             "curl",
@@ -121,7 +175,7 @@ def run_curl(base: str, jwt_token: str) -> tuple[float, float, int]:
             f"Authorization: Bearer {jwt_token}",
             "-w",
             "%{http_code} %{time_starttransfer} %{time_total} %{size_download}",
-            base + "/export/compliance.csv",
+            base + path,
         ],
         capture_output=True,
         text=True,
@@ -172,10 +226,12 @@ def run_psql(dsn: str, user: uuid.UUID, query: str) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--audit-rows", type=int, default=0, help="also time the audit CSV")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     _cluster, dsn = start_cluster()
-    _org, user, query, typed = load(dsn, args.rows)
+    org, user, query, typed = load(dsn, args.rows)
+    audit_query = load_audit(dsn, org, user, args.audit_rows) if args.audit_rows else None
     web = WebProcess(dsn)
     rss_idle = web.status("VmRSS")
     jwt_token = token(user)
@@ -183,6 +239,10 @@ def main() -> None:
     peak = web.status("VmHWM")
     psql_seconds, psql_bytes = run_psql(dsn, user, query)
     typed_seconds, typed_bytes = run_psql(dsn, user, typed)
+    if audit_query is not None:
+        a_ttfb, a_total, a_size = run_curl(web.base, jwt_token, "/export/audit.csv")
+        a_psql, _a_psql_bytes = run_psql(dsn, user, audit_query)
+        a_raw, a_raw_bytes = run_psql(dsn, user, RAW_AUDIT)
     web.stop()
     rows = args.rows
     mb = size / 1e6
@@ -212,6 +272,18 @@ def main() -> None:
     )
     if psql_bytes != size:
         print(f"note: sizes differ (web {size} bytes, psql {psql_bytes} bytes)")
+    if audit_query is not None:
+        n = args.audit_rows
+        print(
+            f"web  GET /export/audit.csv: {n:,} entries, {a_size / 1e6:.1f} MB in {a_total:.2f} s"
+            f" -> {n / a_total:,.0f} entries/s; time to first byte {a_ttfb * 1000:.0f} ms"
+        )
+        print(
+            f"psql \\copy of the same query: {a_psql:.2f} s -> ratio web/psql"
+            f" {a_psql / a_total:.2f};"
+            f" of the raw columns (JSON as stored, {a_raw_bytes / 1e6:.1f} MB): {a_raw:.2f} s ->"
+            f" readable text costs {a_psql / a_raw:.1f}x the raw read"
+        )
     with open("/proc/loadavg") as f:
         print(f"load average after: {' '.join(f.read().split()[:3])}")
     print(

@@ -321,7 +321,7 @@ def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
         "l.id,"
         " app.local_iso(l.occurred_at, {tz}) as occurred_at,"
         " case when l.actor_user_id is null then app.service_account_name(l.actor_role)"
-        "      else coalesce(app.audit_actor_name(l.actor_user_id), 'unknown user') end as actor,"
+        "      else coalesce(n.name, 'unknown user') end as actor,"
         " case when l.actor_user_id is null then 'service' else l.actor_role end as actor_role,"
         " l.actor_user_id, l.event_type, l.table_name, l.op, l.entity_id, l.employee_id,"
         " e.full_name as employee_name,"
@@ -333,6 +333,10 @@ def audit_select(filters: AuditFilters, resolved: Resolved) -> sql.Composed:
         "select {} from (select * from api.audit_log{}) l"
         " left join api.employees e on e.org_id = l.org_id and e.id = l.employee_id"
         " left join app.audit_table_columns() t on t.table_name = l.table_name"
+        # one look-up per distinct actor (the planner memoizes a lateral sub-select, never a
+        # function call in the select list)
+        " left join lateral (select app.audit_actor_name(l.actor_user_id) as name offset 0) n"
+        "     on true"
         " left join lateral app.audit_entry_text(l.op, l.old_values, l.new_values,"
         "     l.changed_fields, t.columns, l.details, {}) x on true"
         " order by l.occurred_at, l.id"

@@ -170,7 +170,7 @@ comment on function app.audit_instant_text(text, text) is
 -- An object or array inside an audit value (created first: app.audit_value_text calls it, and
 -- it calls app.audit_value_text for each element when it runs).
 create or replace function app.audit_nested_text(p_value jsonb, p_timezone text) returns text
-language plpgsql stable
+language plpgsql stable parallel safe
 set search_path = ''
 as $$
 begin
@@ -193,7 +193,7 @@ comment on function app.audit_nested_text(jsonb, text) is
 -- quotes (instants in local time), numbers and booleans as written, "(none)" for null, objects
 -- as {key: value, ...} and arrays as [value, ...].
 create or replace function app.audit_value_text(p_value jsonb, p_timezone text) returns text
-language sql stable
+language sql stable parallel safe
 as $$
     select case pg_catalog.jsonb_typeof(p_value)
         when 'string' then app.audit_instant_text(p_value #>> '{}', p_timezone)
@@ -210,7 +210,7 @@ comment on function app.audit_value_text(jsonb, text) is
 -- image's fields are written in the order of the table.
 create or replace function app.audit_table_columns()
 returns table (table_name text, columns text[])
-language sql stable
+language sql stable parallel safe
 as $$
     select c.relname::text, pg_catalog.array_agg(a.attname::text order by a.attnum)
     from pg_catalog.pg_class c
@@ -234,7 +234,7 @@ create or replace function app.audit_entry_text(p_op text, p_old jsonb, p_new js
                                                 p_changed text[], p_columns text[],
                                                 p_details jsonb, p_timezone text)
 returns table (changes text, details text)
-language sql stable
+language sql stable parallel safe
 as $$
     select
         case
