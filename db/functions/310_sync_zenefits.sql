@@ -272,10 +272,11 @@ begin
                                     p.email, e.full_name, coalesce(e.zenefits_id, 'none')),
         -- the e-mail's employee came from another Zenefits record the roster no longer lists
         -- under another e-mail: two records of one person (a rehire under a new id, typically)
-        dup_of = case when e.zenefits_id is not null and e.zenefits_id <> p.zid
+        -- (known only from a complete roster: an incomplete one may hold that record unfetched)
+        dup_of = case when v_complete and e.zenefits_id is not null and e.zenefits_id <> p.zid
                            and not exists (select from sync_z_people o where o.zid = e.zenefits_id)
                       then e.zenefits_id end,
-        dup_rule = case when e.zenefits_id is not null and e.zenefits_id <> p.zid
+        dup_rule = case when v_complete and e.zenefits_id is not null and e.zenefits_id <> p.zid
                              and not exists (select from sync_z_people o where o.zid = e.zenefits_id)
                         then 'same_email' end
     from app.employees e

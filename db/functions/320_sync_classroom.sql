@@ -284,6 +284,9 @@ declare
     -- merge (each adds its figures to it at its end, sync.record_merge).
     v_run app.sync_runs := sync.open_run_of_part(p_run_id, 'classroom', p_parts > 1);
     v_org uuid := v_run.org_id;
+    v_complete boolean := coalesce((v_run.details #>> '{fetch,classroom,complete}')::boolean, false);
+    v_cw_complete boolean := coalesce((v_run.details #>> '{fetch,classroom,coursework_complete}')::boolean,
+                                      (v_run.details #>> '{fetch,classroom,complete}')::boolean, false);
     v_now timestamptz := pg_catalog.now();
     v_processed integer;
     v_linked integer := 0;
@@ -474,9 +477,10 @@ begin
     -- Exception cases (182_sync_exceptions.sql): nothing the sync cannot record is dropped in
     -- silence. A student who matches no employee is a case (with their results); a result of a
     -- matched student for course work that is no module is a case (with the submission as sent).
-    -- The next sync that can record them closes them; a person's resolution stands.
-    if exists (select from sync_c_students st where st.employee_id is null)
-       or exists (select from sync_c_modules k where k.module_id is null) then
+    -- The next sync that can record them closes them; a person's resolution stands. Raised from
+    -- complete fetches only: a student or course work on a page that failed is no case.
+    if v_complete and (exists (select from sync_c_students st where st.employee_id is null)
+                       or exists (select from sync_c_modules k where k.module_id is null)) then
         if pg_catalog.to_regclass('pg_temp.sync_c_titles') is not null then drop table pg_temp.sync_c_titles; end if;
         create temp table sync_c_titles on commit drop as
         select distinct on (s.payload ->> 'courseId', s.payload ->> 'id')
@@ -532,7 +536,7 @@ begin
                        'submission', (select r.payload from sync.staged_records r where r.ctid = s.staged)))))::integer
         into v_cases
         from sync_c_subs s
-        join sync_c_students st on st.user_id = s.user_id and st.employee_id is not null
+        join sync_c_students st on st.user_id = s.user_id and st.employee_id is not null and v_cw_complete
         join sync_c_modules k on k.course_id = s.course_id and k.cw_id = s.cw_id and k.module_id is null
         join app.employees e on e.org_id = v_org and e.id = st.employee_id
         left join sync_c_titles t on t.course_id = s.course_id and t.cw_id = s.cw_id
