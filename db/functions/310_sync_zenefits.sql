@@ -17,6 +17,12 @@
 -- A record that cannot be applied (no name, no or a malformed e-mail, an e-mail that belongs to
 -- someone else, a constraint or rule of the engine refusing it) is counted failed with an error
 -- naming the person, and marked sync_status 'error' when the employee exists; the rest is applied.
+-- Duplicate people are never merged silently (exception case duplicate_person, 182_sync_exceptions.sql):
+-- of records sharing an e-mail, the one linked to an employee (else the lowest id) is the person and
+-- the others are not imported (a warning, not a failure); so is, from a complete roster, a new
+-- record with the e-mail of an employee whose own record the roster no longer lists; records with
+-- the same name and date of birth are both imported. A case each, closed when a complete roster no
+-- longer holds the two alike.
 
 create or replace function sync.apply_zenefits_people(p_run_id uuid) returns jsonb
 language plpgsql volatile security definer

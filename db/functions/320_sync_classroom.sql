@@ -11,7 +11,9 @@
 -- sync.apply_classroom_submissions(run_id): student submissions -> training_assignments.
 -- Students are matched by Classroom user id, else by profile e-mail (and then linked: the
 -- employee's classroom_user_id is set). A student matching no employee becomes ONE warning naming
--- the student and the number of submissions not recorded. A submission updates the assignment
+-- the student and the number of submissions not recorded, and an unmatched_student case; a result
+-- of a matched student for course work that is no module, an unknown_module_result case (with the
+-- submission as sent); the sync that records them closes them (182_sync_exceptions.sql). A submission updates the assignment
 -- holding its id, else the employee's latest assignment of the module without a submission; a
 -- result (TURNED_IN or RETURNED with an assignedGrade) with no assignment creates one (due date:
 -- the module's, else the turn-in date). A result writes score = assignedGrade / maxPoints * 100
