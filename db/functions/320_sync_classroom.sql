@@ -508,15 +508,20 @@ begin
                        'submissions', st.submissions, 'results', r.results))))::integer
         into v_cases
         from sync_c_students st
-        cross join lateral (
-            select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        left join (
+            -- (one pass over the submissions for all unmatched students)
+            select s.user_id,
+                   pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                        'submission_id', s.sub_id, 'course_id', s.course_id, 'coursework_id', s.cw_id,
                        'coursework_title', t.title, 'grade', s.grade, 'turned_in', s.completion))
-                       order by s.course_id, s.cw_id, s.sub_id), '[]') as results
+                       order by s.course_id, s.cw_id, s.sub_id) as results
             from sync_c_subs s
+            join sync_c_students u on u.user_id = s.user_id and u.employee_id is null
             left join sync_c_titles t on t.course_id = s.course_id and t.cw_id = s.cw_id
-            where s.user_id = st.user_id and s.state in ('TURNED_IN', 'RETURNED') and s.grade is not null
-        ) r
+            where s.state in ('TURNED_IN', 'RETURNED') and s.grade is not null
+            group by s.user_id
+        ) g on g.user_id = st.user_id
+        cross join lateral (select coalesce(g.results, '[]'::jsonb) as results) r
         where st.employee_id is null;
 
         select v_cases + pg_catalog.count(app.raise_sync_exception(v_org, 'unknown_module_result',
