@@ -13,21 +13,11 @@ import psycopg
 from tests.fakes import FakeUpstreams
 from tests.fakes.dataset import Dataset, Employment, Person, Student
 from tests.sync.conftest import RunSync
-from tests.sync.helpers import Org, expected_results_normalised, results
-
-
-def _cases(conn: psycopg.Connection[Any], org: Org, kind: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "select x.subject_key, x.rule, x.message, x.employee_id, x.details, x.resolved_at,"
-        " x.resolution from app.assignment_exceptions x where x.org_id = %s and x.kind = %s"
-        " order by x.subject_key",
-        [org.id, kind],
-    ).fetchall()
-    return [dict(r) for r in rows]
+from tests.sync.helpers import Org, exception_cases, expected_results_normalised, results
 
 
 def _open(conn: psycopg.Connection[Any], org: Org, kind: str) -> list[dict[str, Any]]:
-    return [c for c in _cases(conn, org, kind) if c["resolved_at"] is None]
+    return [c for c in exception_cases(conn, org, kind) if c["resolved_at"] is None]
 
 
 def _zids(conn: psycopg.Connection[Any], org: Org) -> set[str]:
@@ -88,7 +78,9 @@ def test_duplicate_people_in_the_roster_are_cases_not_silent_merges(
     assert run_sync("zenefits").status == "completed"
     [still_open] = _open(superuser, org, "duplicate_person")
     assert still_open["subject_key"] == "zenefits:9199002+9199003"
-    closed = next(c for c in _cases(superuser, org, "duplicate_person") if c["resolved_at"])
+    closed = next(
+        c for c in exception_cases(superuser, org, "duplicate_person") if c["resolved_at"]
+    )
     assert closed["subject_key"] == f"zenefits:{first.zid}+{twin.zid}"
 
 
@@ -127,7 +119,7 @@ def test_a_result_for_course_work_that_is_no_module_is_kept_until_it_can_be_reco
     assert _open(superuser, org, "unknown_module_result") == []
     assert all(
         c["resolution"].startswith("The course work maps to module")
-        for c in _cases(superuser, org, "unknown_module_result")
+        for c in exception_cases(superuser, org, "unknown_module_result")
     )
 
 
