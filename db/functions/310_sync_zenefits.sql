@@ -566,7 +566,9 @@ begin
                        pg_catalog.to_char(p.birth_date, 'YYYY-MM-DD'))
                end,
                case p.dup_rule
-                   when 'same_email' then 'Fix the roster in Zenefits (remove the duplicate record, or give each person their own e-mail); the next sync then closes this case. If the records must stay as they are, resolve the case with a note: it is not raised again.'
+                   when 'same_email' then pg_catalog.format(
+                       'If they are one person: remove the duplicate record in Zenefits, or, if %s is the record to keep, link it to the employee (set their zenefits_id to %s, PATCH /employees); the next sync then closes this case. If they are two people, give each their own e-mail in Zenefits. If the records must stay as they are, resolve the case with a note: it is not raised again.',
+                       p.zid, p.zid)
                    else 'If they are one person, remove the duplicate record in Zenefits (the next sync terminates its employee and closes this case). If they are two people, resolve the case with a note saying so: it is not raised again.'
                end,
                coalesce(fe.id, (select e.id from app.employees e

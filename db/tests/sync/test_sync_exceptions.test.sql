@@ -3,7 +3,7 @@
 -- employee. Each is one open case however often the sync sees it, closes itself when the next
 -- sync can honour it, and a person's resolution stands against later syncs.
 begin;
-select plan(36);
+select plan(38);
 
 select tests.set_var('org', tests.create_org('sync-exceptions')::text);
 select tests.set_var('hr', tests.create_user(tests.var('org')::uuid, 'hr_admin')::text);
@@ -110,6 +110,18 @@ select tests.set_var('z3', pg_temp.zenefits(jsonb_build_array(
 select is((select subject_key from pg_temp.cases('duplicate_person') where resolved_at is null),
           'zenefits:101+109', 'a new id with the e-mail of a known employee is a duplicate case');
 select is((tests.var('z3')::jsonb ->> 'failed')::int, 0, 'and no failed record');
+-- HR links the new record to the employee (PATCH /employees zenefits_id): the case closes.
+update app.employees set zenefits_id = '109' where org_id = tests.var('org')::uuid and zenefits_id = '101';
+select pg_temp.zenefits(jsonb_build_array(
+    pg_temp.person('102', 'Anna', 'Lee', 'anna.lee@acme.test'),
+    pg_temp.person('201', 'Cy', 'Dee', 'cy.dee@acme.test', '1980-05-05'),
+    pg_temp.person('202', 'CY', 'dee', 'cdee@mail.test', '1980-05-05'),
+    pg_temp.person('203', 'Cy', 'Dee', 'cy2@acme.test', '1990-01-01'),
+    pg_temp.person('109', 'Ann', 'Lee', 'ann.lee@acme.test')));
+select is((select count(*)::int from pg_temp.cases('duplicate_person') where resolved_at is null), 0,
+          'a record linked to the employee closes its case');
+select is((select status::text from app.employees where org_id = tests.var('org')::uuid and zenefits_id = '109'),
+          'active', 'and the employee follows the linked record');
 
 -- Classroom ---------------------------------------------------------------------------------
 select tests.set_var('ann', (select id::text from app.employees
