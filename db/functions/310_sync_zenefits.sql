@@ -500,7 +500,7 @@ begin
                                             coalesce(p.first_name, '?'), coalesce(p.last_name, '?'), p.problem))
                order by p.zid), '[]')
     into v_failed, v_errors
-    from sync_z_people p where p.problem is not null and p.dup_of is null;
+    from sync_z_people p where p.problem is not null and p.dup_rule is distinct from 'same_email';
     -- (a duplicate record is no failure: it is not imported, named in a warning and a case)
     v_warnings := v_warnings || coalesce((
         select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'zenefits', 'stage', 'merge',
@@ -508,16 +508,16 @@ begin
                    'message', pg_catalog.format('person %s (%s %s) %s; it looks like the same person, so it was not imported (see the exception report)',
                                                 p.zid, coalesce(p.first_name, '?'), coalesce(p.last_name, '?'), p.problem))
                order by p.zid)
-        from sync_z_people p where p.problem is not null and p.dup_of is not null), '[]');
+        from sync_z_people p where p.problem is not null and p.dup_rule = 'same_email'), '[]');
     if exists (select from sync_z_people p
                join app.employees e on e.org_id = v_org and e.id = p.employee_id
-               where p.problem is not null and p.dup_of is null and not p.is_new
+               where p.problem is not null and p.dup_rule is distinct from 'same_email' and not p.is_new
                  and (e.sync_status, e.sync_errors) is distinct from
                      ('error'::app.record_sync_status, pg_catalog.jsonb_build_array(p.problem))) then
         update app.employees e
         set sync_status = 'error', sync_errors = pg_catalog.jsonb_build_array(p.problem), last_synced_at = v_now
         from sync_z_people p
-        where p.problem is not null and p.dup_of is null and p.employee_id is not null and not p.is_new
+        where p.problem is not null and p.dup_rule is distinct from 'same_email' and p.employee_id is not null and not p.is_new
           and e.org_id = v_org and e.id = p.employee_id
           and (e.sync_status, e.sync_errors) is distinct from
               ('error'::app.record_sync_status, pg_catalog.jsonb_build_array(p.problem));
@@ -619,7 +619,7 @@ begin
         'departments_created', v_dept_created, 'departments_updated', v_dept_updated,
         'locations_created', v_loc_created, 'locations_updated', v_loc_updated,
         'skipped', (select pg_catalog.count(*) from sync_z_people p
-                    where p.skip is not null or (p.problem is not null and p.dup_of is not null)),
+                    where p.skip is not null or (p.problem is not null and p.dup_rule = 'same_email')),
         'duplicate_people', (select pg_catalog.count(*) from sync_z_people p where p.dup_of is not null),
         'exception_cases', v_cases,
         'warnings', pg_catalog.jsonb_array_length(v_warnings));
