@@ -17,6 +17,12 @@
 -- A record that cannot be applied (no name, no or a malformed e-mail, an e-mail that belongs to
 -- someone else, a constraint or rule of the engine refusing it) is counted failed with an error
 -- naming the person, and marked sync_status 'error' when the employee exists; the rest is applied.
+-- Duplicate people are never merged silently (exception case duplicate_person, 182_sync_exceptions.sql):
+-- of records sharing an e-mail, the one linked to an employee (else the lowest id) is the person and
+-- the others are not imported (a warning, not a failure); so is, from a complete roster, a new
+-- record with the e-mail of an employee whose own record the roster no longer lists; records with
+-- the same name and date of birth are both imported. A case each, closed when a complete roster no
+-- longer holds the two alike.
 
 create or replace function sync.apply_zenefits_people(p_run_id uuid) returns jsonb
 language plpgsql volatile security definer
@@ -45,6 +51,7 @@ declare
     v_warnings jsonb := '[]';
     v_errors jsonb := '[]';
     v_counts jsonb;
+    v_cases integer := 0;
 begin
     -- Fresh statistics of the staging table (it was just filled): the plans below depend on them.
     analyze sync.staged_records;
@@ -176,6 +183,7 @@ begin
                    nullif(pg_catalog.btrim(s.payload ->> 'first_name'), '') as first_name,
                    nullif(pg_catalog.btrim(s.payload ->> 'last_name'), '') as last_name,
                    nullif(pg_catalog.btrim(s.payload ->> 'title'), '') as title,
+                   sync.to_date(s.payload ->> 'date_of_birth') as birth_date,
                    s.payload ->> 'status' as zstatus,
                    pg_catalog.substring(s.payload #>> '{department,url}', '([^/]+)/?$') as dept_zid,
                    pg_catalog.substring(s.payload #>> '{location,url}', '([^/]+)/?$') as loc_zid,
@@ -225,7 +233,8 @@ begin
                when coalesce(src.work_email, src.personal_email) !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'
                    then pg_catalog.format('has a malformed e-mail %L', coalesce(src.work_email, src.personal_email))
            end as problem,
-           null::text as skip, false as inserted
+           null::text as skip, false as inserted,
+           src.birth_date, null::text as dup_of, null::text as dup_rule
     from sync_z_src src
     left join sync_z_hire hire on hire.person_zid = src.zid
     left join sync_z_units d on d.kind = 'department' and d.zid = src.dept_zid
@@ -235,11 +244,23 @@ begin
     create unique index on sync_z_people (zid);
     analyze sync_z_people;
 
+    -- Two records of the roster that look like one person are never merged silently: of records
+    -- sharing an e-mail, the one already linked to an employee (else the lowest id) is the
+    -- person; the others are not imported and each raises a duplicate_person case.
     update sync_z_people p
-    set problem = pg_catalog.format('shares e-mail %s with person %s', p.email, o.zid)
-    from sync_z_people o
-    where p.problem is null and o.problem is null and o.zid < p.zid
-      and pg_catalog.lower(o.email) = pg_catalog.lower(p.email);
+    set problem = pg_catalog.format('shares e-mail %s with person %s', p.email, d.first_zid),
+        dup_of = d.first_zid, dup_rule = 'same_email'
+    from (
+        select x.zid, pg_catalog.first_value(x.zid) over (
+                   partition by pg_catalog.lower(x.email)
+                   order by x.employee_id is null, x.zid) as first_zid
+        from sync_z_people x
+        where x.problem is null
+          and pg_catalog.lower(x.email) in (select pg_catalog.lower(y.email) from sync_z_people y
+                                            where y.problem is null
+                                            group by pg_catalog.lower(y.email) having pg_catalog.count(*) > 1)
+    ) d
+    where p.zid = d.zid and d.zid <> d.first_zid;
 
     -- Matching by e-mail: an employee not linked to Zenefits yet.
     update sync_z_people p set employee_id = m.id
@@ -254,10 +275,37 @@ begin
     where p.zid = m.zid;
     update sync_z_people p
     set problem = pg_catalog.format('has e-mail %s, which belongs to employee %s (Zenefits id %s)',
-                                    p.email, e.full_name, coalesce(e.zenefits_id, 'none'))
+                                    p.email, e.full_name, coalesce(e.zenefits_id, 'none')),
+        -- the e-mail's employee came from another Zenefits record the roster no longer lists
+        -- under another e-mail: two records of one person (a rehire under a new id, typically)
+        -- (known only from a complete roster: an incomplete one may hold that record unfetched)
+        dup_of = case when v_complete and e.zenefits_id is not null and e.zenefits_id <> p.zid
+                           and not exists (select from sync_z_people o where o.zid = e.zenefits_id)
+                      then e.zenefits_id end,
+        dup_rule = case when v_complete and e.zenefits_id is not null and e.zenefits_id <> p.zid
+                             and not exists (select from sync_z_people o where o.zid = e.zenefits_id)
+                        then 'same_email' end
     from app.employees e
     where p.problem is null and e.org_id = v_org and pg_catalog.lower(e.email) = pg_catalog.lower(p.email)
       and e.id is distinct from p.employee_id;
+
+    -- Same name and date of birth under different ids and e-mails: both are imported (they may be
+    -- two people), and a case asks a person to decide.
+    update sync_z_people p
+    set dup_of = d.first_zid, dup_rule = 'same_name_and_date_of_birth'
+    from (
+        select x.zid, pg_catalog.first_value(x.zid) over (
+                   partition by pg_catalog.lower(x.first_name), pg_catalog.lower(x.last_name), x.birth_date
+                   order by x.employee_id is null, x.zid) as first_zid
+        from sync_z_people x
+        where x.problem is null and x.birth_date is not null
+          and (pg_catalog.lower(x.first_name), pg_catalog.lower(x.last_name), x.birth_date) in (
+              select pg_catalog.lower(y.first_name), pg_catalog.lower(y.last_name), y.birth_date
+              from sync_z_people y
+              where y.problem is null and y.birth_date is not null
+              group by 1, 2, 3 having pg_catalog.count(*) > 1)
+    ) d
+    where p.zid = d.zid and d.zid <> d.first_zid;
 
     -- New people: only with a known status; ids taken now so that managers among them resolve.
     update sync_z_people p
@@ -452,16 +500,24 @@ begin
                                             coalesce(p.first_name, '?'), coalesce(p.last_name, '?'), p.problem))
                order by p.zid), '[]')
     into v_failed, v_errors
-    from sync_z_people p where p.problem is not null;
+    from sync_z_people p where p.problem is not null and p.dup_rule is distinct from 'same_email';
+    -- (a duplicate record is no failure: it is not imported, named in a warning and a case)
+    v_warnings := v_warnings || coalesce((
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'zenefits', 'stage', 'merge',
+                   'record', 'person ' || p.zid,
+                   'message', pg_catalog.format('person %s (%s %s) %s; it looks like the same person, so it was not imported (see the exception report)',
+                                                p.zid, coalesce(p.first_name, '?'), coalesce(p.last_name, '?'), p.problem))
+               order by p.zid)
+        from sync_z_people p where p.problem is not null and p.dup_rule = 'same_email'), '[]');
     if exists (select from sync_z_people p
                join app.employees e on e.org_id = v_org and e.id = p.employee_id
-               where p.problem is not null and not p.is_new
+               where p.problem is not null and p.dup_rule is distinct from 'same_email' and not p.is_new
                  and (e.sync_status, e.sync_errors) is distinct from
                      ('error'::app.record_sync_status, pg_catalog.jsonb_build_array(p.problem))) then
         update app.employees e
         set sync_status = 'error', sync_errors = pg_catalog.jsonb_build_array(p.problem), last_synced_at = v_now
         from sync_z_people p
-        where p.problem is not null and p.employee_id is not null and not p.is_new
+        where p.problem is not null and p.dup_rule is distinct from 'same_email' and p.employee_id is not null and not p.is_new
           and e.org_id = v_org and e.id = p.employee_id
           and (e.sync_status, e.sync_errors) is distinct from
               ('error'::app.record_sync_status, pg_catalog.jsonb_build_array(p.problem));
@@ -494,6 +550,62 @@ begin
         end;
     end if;
 
+    -- Duplicate people: a case each (idempotent per pair of ids; a person's decision stands).
+    select pg_catalog.count(app.raise_sync_exception(v_org, 'duplicate_person',
+               app.duplicate_person_subject(p.dup_of, p.zid),
+               case p.dup_rule when 'same_email' then 'zenefits_duplicate_email'
+                               else 'zenefits_duplicate_name_and_date_of_birth' end,
+               case p.dup_rule
+                   when 'same_email' then pg_catalog.format(
+                       'Zenefits people %s (%s %s) and %s (%s %s) have the same e-mail %s: they look like one person. Person %s is the employee; person %s was not imported.',
+                       p.dup_of, coalesce(f.first_name, fe.first_name, '?'), coalesce(f.last_name, fe.last_name, '?'),
+                       p.zid, coalesce(p.first_name, '?'), coalesce(p.last_name, '?'), p.email, p.dup_of, p.zid)
+                   else pg_catalog.format(
+                       'Zenefits people %s (%s %s, %s) and %s (%s %s, %s) have the same name and date of birth %s: they look like one person. Both were imported.',
+                       p.dup_of, f.first_name, f.last_name, f.email, p.zid, p.first_name, p.last_name, p.email,
+                       pg_catalog.to_char(p.birth_date, 'YYYY-MM-DD'))
+               end,
+               case p.dup_rule
+                   when 'same_email' then pg_catalog.format(
+                       'If they are one person: remove the duplicate record in Zenefits, or, if %s is the record to keep, link it to the employee (set their zenefits_id to %s, PATCH /employees); the next sync then closes this case. If they are two people, give each their own e-mail in Zenefits. If the records must stay as they are, resolve the case with a note: it is not raised again.',
+                       p.zid, p.zid)
+                   else 'If they are one person, remove the duplicate record in Zenefits (the next sync terminates its employee and closes this case). If they are two people, resolve the case with a note saying so: it is not raised again.'
+               end,
+               coalesce(fe.id, (select e.id from app.employees e
+                                where e.org_id = v_org and e.id = f.employee_id)),
+               null, null,
+               pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                   'rule', p.dup_rule,
+                   'zenefits_ids', pg_catalog.jsonb_build_array(p.dup_of, p.zid),
+                   'kept', p.dup_of,
+                   'imported', pg_catalog.jsonb_build_array(p.dup_of)
+                               || case when p.dup_rule = 'same_email' then '[]'::jsonb
+                                       else pg_catalog.jsonb_build_array(p.zid) end,
+                   'people', pg_catalog.jsonb_build_array(
+                       pg_catalog.jsonb_build_object('zenefits_id', p.dup_of,
+                           'name', coalesce(f.first_name || ' ' || f.last_name, fe.full_name),
+                           'email', coalesce(f.email, fe.email),
+                           'date_of_birth', f.birth_date),
+                       pg_catalog.jsonb_build_object('zenefits_id', p.zid,
+                           'name', p.first_name || ' ' || p.last_name, 'email', p.email,
+                           'date_of_birth', p.birth_date))))))::integer
+    into v_cases
+    from sync_z_people p
+    left join sync_z_people f on f.zid = p.dup_of
+    left join app.employees fe on f.zid is null and fe.org_id = v_org and fe.zenefits_id = p.dup_of
+    where p.dup_of is not null;
+    -- A complete roster that no longer holds a pair alike closes its case.
+    if v_complete then
+        perform app.close_assignment_exception(v_org, 'duplicate_person', x.subject_key,
+                    'The Zenefits roster no longer holds the two records alike.')
+        from app.assignment_exceptions x
+        where x.org_id = v_org and x.kind = 'duplicate_person' and x.resolved_at is null
+          and x.subject_key like 'zenefits:%'
+          and not exists (select from sync_z_people p
+                          where p.dup_of is not null
+                            and app.duplicate_person_subject(p.dup_of, p.zid) = x.subject_key);
+    end if;
+
     perform sync.add_messages(v_org, p_run_id, 'warning', v_warnings);
     perform sync.add_messages(v_org, p_run_id, 'error', v_errors);
     v_counts := pg_catalog.jsonb_build_object(
@@ -506,7 +618,10 @@ begin
         'employees_terminated', v_terminated, 'employees_marked_error', v_marked,
         'departments_created', v_dept_created, 'departments_updated', v_dept_updated,
         'locations_created', v_loc_created, 'locations_updated', v_loc_updated,
-        'skipped', (select pg_catalog.count(*) from sync_z_people p where p.skip is not null),
+        'skipped', (select pg_catalog.count(*) from sync_z_people p
+                    where p.skip is not null or (p.problem is not null and p.dup_rule = 'same_email')),
+        'duplicate_people', (select pg_catalog.count(*) from sync_z_people p where p.dup_of is not null),
+        'exception_cases', v_cases,
         'warnings', pg_catalog.jsonb_array_length(v_warnings));
     perform sync.record_merge(v_run, 'zenefits', v_counts);
     return v_counts;

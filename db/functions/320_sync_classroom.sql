@@ -11,7 +11,9 @@
 -- sync.apply_classroom_submissions(run_id): student submissions -> training_assignments.
 -- Students are matched by Classroom user id, else by profile e-mail (and then linked: the
 -- employee's classroom_user_id is set). A student matching no employee becomes ONE warning naming
--- the student and the number of submissions not recorded. A submission updates the assignment
+-- the student and the number of submissions not recorded, and an unmatched_student case; a result
+-- of a matched student for course work that is no module, an unknown_module_result case (with the
+-- submission as sent); the sync that records them closes them (182_sync_exceptions.sql). A submission updates the assignment
 -- holding its id, else the employee's latest assignment of the module without a submission; a
 -- result (TURNED_IN or RETURNED with an assignedGrade) with no assignment creates one (due date:
 -- the module's, else the turn-in date). A result writes score = assignedGrade / maxPoints * 100
@@ -307,6 +309,9 @@ declare
     -- merge (each adds its figures to it at its end, sync.record_merge).
     v_run app.sync_runs := sync.open_run_of_part(p_run_id, 'classroom', p_parts > 1);
     v_org uuid := v_run.org_id;
+    v_complete boolean := coalesce((v_run.details #>> '{fetch,classroom,complete}')::boolean, false);
+    v_cw_complete boolean := coalesce((v_run.details #>> '{fetch,classroom,coursework_complete}')::boolean,
+                                      (v_run.details #>> '{fetch,classroom,complete}')::boolean, false);
     v_now timestamptz := pg_catalog.now();
     v_processed integer;
     v_linked integer := 0;
@@ -494,6 +499,88 @@ begin
                order by k.course_id, k.cw_id)
         from sync_c_unknown k), '[]');
 
+    -- Exception cases (182_sync_exceptions.sql): nothing the sync cannot record is dropped in
+    -- silence. A student who matches no employee is a case (with their results); a result of a
+    -- matched student for course work that is no module is a case (with the submission as sent).
+    -- The next sync that can record them closes them; a person's resolution stands. Raised from
+    -- complete fetches only: a student or course work on a page that failed is no case.
+    if v_complete and (exists (select from sync_c_students st where st.employee_id is null)
+                       or exists (select from sync_c_modules k where k.module_id is null)) then
+        if pg_catalog.to_regclass('pg_temp.sync_c_titles') is not null then drop table pg_temp.sync_c_titles; end if;
+        create temp table sync_c_titles on commit drop as
+        select distinct on (s.payload ->> 'courseId', s.payload ->> 'id')
+               s.payload ->> 'courseId' as course_id, s.payload ->> 'id' as cw_id,
+               nullif(pg_catalog.btrim(s.payload ->> 'title'), '') as title
+        from sync.staged_records s
+        where s.org_id = v_org and s.run_id = p_run_id and s.kind = 'classroom_coursework'
+        order by s.payload ->> 'courseId', s.payload ->> 'id', s.page desc, s.item desc;
+
+        select v_cases + pg_catalog.count(app.raise_sync_exception(v_org, 'unmatched_student',
+                   'classroom:student:' || st.user_id, 'classroom_student_matching',
+                   pg_catalog.format('Classroom student %s (%s) %s: %s submission(s), %s of them result(s), not recorded.',
+                       st.user_id, coalesce(st.full_name || ', ' || st.email, st.full_name, st.email, 'no profile'),
+                       st.reason, st.submissions, pg_catalog.jsonb_array_length(r.results)),
+                   pg_catalog.format('If the student is an employee, link them: set the employee''s classroom_user_id to %s (PATCH /employees), or correct the e-mail in Zenefits; the next Classroom sync records their results and closes this case. If the student is no employee, resolve the case with a note: it is not raised again.',
+                       st.user_id),
+                   null, null, null,
+                   pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                       'rule', 'match by Classroom user id, else by profile e-mail',
+                       'reason', st.reason,
+                       'student', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                           'user_id', st.user_id, 'name', st.full_name, 'email', st.email)),
+                       'submissions', st.submissions, 'results', r.results))))::integer
+        into v_cases
+        from sync_c_students st
+        left join (
+            -- (one pass over the submissions for all unmatched students)
+            select s.user_id,
+                   pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                       'submission_id', s.sub_id, 'course_id', s.course_id, 'coursework_id', s.cw_id,
+                       'coursework_title', t.title, 'grade', s.grade, 'turned_in', s.completion))
+                       order by s.course_id, s.cw_id, s.sub_id) as results
+            from sync_c_subs s
+            join sync_c_students u on u.user_id = s.user_id and u.employee_id is null
+            left join sync_c_titles t on t.course_id = s.course_id and t.cw_id = s.cw_id
+            where s.state in ('TURNED_IN', 'RETURNED') and s.grade is not null
+            group by s.user_id
+        ) g on g.user_id = st.user_id
+        cross join lateral (select coalesce(g.results, '[]'::jsonb) as results) r
+        where st.employee_id is null;
+
+        select v_cases + pg_catalog.count(app.raise_sync_exception(v_org, 'unknown_module_result',
+                   'classroom:submission:' || s.sub_id, 'classroom_result_module',
+                   pg_catalog.format('A Classroom result of %s (grade %s, turned in %s) for course work %s (%s) of course %s maps to no training module; it was not recorded.',
+                       e.full_name, s.grade,
+                       coalesce(pg_catalog.to_char(app.local_date(v_org, s.completion), 'YYYY-MM-DD'), 'at an unknown time'),
+                       s.cw_id, coalesce(pg_catalog.quote_literal(t.title), 'title unknown: not among the published course work'),
+                       s.course_id),
+                   pg_catalog.format('If it is a training, map it: set a module''s classroom_course_id to %s and classroom_coursework_id to %s (PATCH /training_modules), or publish the course work in Classroom; the next Classroom sync records the result and closes this case. If it is no training, resolve the case with a note: it is not raised again.',
+                       s.course_id, s.cw_id),
+                   e.id, null, null,
+                   pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                       'rule', 'a result goes to the module of its (course id, course-work id)',
+                       'course_id', s.course_id, 'coursework_id', s.cw_id, 'coursework_title', t.title,
+                       'student', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                           'user_id', st.user_id, 'name', st.full_name, 'email', st.email)),
+                       'submission_id', s.sub_id, 'grade', s.grade, 'turned_in', s.completion,
+                       'submission', (select r.payload from sync.staged_records r where r.ctid = s.staged)))))::integer
+        into v_cases
+        from sync_c_subs s
+        join sync_c_students st on st.user_id = s.user_id and st.employee_id is not null and v_cw_complete
+        join sync_c_modules k on k.course_id = s.course_id and k.cw_id = s.cw_id and k.module_id is null
+        join app.employees e on e.org_id = v_org and e.id = st.employee_id
+        left join sync_c_titles t on t.course_id = s.course_id and t.cw_id = s.cw_id
+        where s.state in ('TURNED_IN', 'RETURNED') and s.grade is not null;
+    end if;
+    -- Students matched now close their case.
+    perform app.close_assignment_exception(v_org, 'unmatched_student', 'classroom:student:' || st.user_id,
+                pg_catalog.format('Matched to employee %s by %s; the results are recorded.',
+                                  e.full_name, case st.matched when 'email' then 'e-mail' else 'Classroom user id' end))
+    from app.assignment_exceptions x
+    join sync_c_students st on 'classroom:student:' || st.user_id = x.subject_key
+    join app.employees e on e.org_id = v_org and e.id = st.employee_id
+    where x.org_id = v_org and x.kind = 'unmatched_student' and x.resolved_at is null;
+
     -- What each matched submission maps to (its assignment: the one holding its id).
     if pg_catalog.to_regclass('pg_temp.sync_c_work') is not null then drop table pg_temp.sync_c_work; end if;
     create temp table sync_c_work on commit drop as
@@ -660,7 +747,7 @@ begin
 
     -- Completed results Classroom would undo: a case each for a person to decide (idempotent per
     -- submission); a passing grade again closes the submission's open cases.
-    select pg_catalog.count(app.raise_assignment_exception(v_org, w.kept, w.sub_id, 'classroom_grading',
+    select v_cases + pg_catalog.count(app.raise_assignment_exception(v_org, w.kept, w.sub_id, 'classroom_grading',
                case w.kept
                    when 'regrade_below_passing' then pg_catalog.format(
                        'The completed result of %s for %s was regraded in Classroom to %s (score %s), below the passing score %s; the completion of %s with score %s stands as evidence.',
@@ -690,6 +777,15 @@ begin
       and exists (select from app.assignment_exceptions x
                   where x.org_id = v_org and x.kind = k.kind and x.subject_key = w.sub_id
                     and x.resolved_at is null);
+
+    -- Results of course work that maps to a module now: recorded, so their cases close.
+    perform app.close_assignment_exception(v_org, 'unknown_module_result', 'classroom:submission:' || w.sub_id,
+                pg_catalog.format('The course work maps to module %s now; the result is recorded.', m.name))
+    from app.assignment_exceptions x
+    join sync_c_work w on 'classroom:submission:' || w.sub_id = x.subject_key
+    join app.training_modules m on m.org_id = v_org and m.id = w.module_id
+    where x.org_id = v_org and x.kind = 'unknown_module_result' and x.resolved_at is null
+      and not exists (select from sync_c_write f where f.sub_id = w.sub_id and f.problem is not null);
 
     select pg_catalog.count(*)::integer,
            coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('part', 'classroom', 'stage', 'merge',

@@ -75,6 +75,7 @@ class Person:
     employments: list[Employment] = field(default_factory=list)
     personal_email: str | None = None
     preferred_name: str | None = None
+    date_of_birth: str | None = None  # YYYY-MM-DD
 
 
 @dataclass

@@ -72,7 +72,7 @@ class FakeZenefits(FakeServer):
             "work_phone": None,
             "personal_phone": None,
             "employee_number": "".join(ch for ch in p.zid if ch.isdigit())[-5:] or None,
-            "date_of_birth": None,
+            "date_of_birth": p.date_of_birth,
             "gender": "",
             "company": self.ref("companies", self.dataset.company_id),
             "department": self.ref("departments", p.dept_zid),

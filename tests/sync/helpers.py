@@ -140,3 +140,14 @@ def _first(row: Any) -> Any:
     if row is None:
         return None
     return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def exception_cases(conn: psycopg.Connection[Any], org: Org, kind: str) -> list[dict[str, Any]]:
+    """The organisation's exception cases of a kind, open and resolved, oldest first."""
+    rows = conn.execute(
+        "select x.subject_key, x.rule, x.message, x.employee_id, x.assignment_id, x.details,"
+        " x.resolved_at, x.resolution from app.assignment_exceptions x"
+        " where x.org_id = %s and x.kind = %s order by x.raised_at, x.subject_key",
+        [org.id, kind],
+    ).fetchall()
+    return [dict(r) for r in rows]

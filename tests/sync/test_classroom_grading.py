@@ -15,7 +15,7 @@ import psycopg
 from tests.fakes import FakeUpstreams
 from tests.fakes.dataset import Dataset, Submission
 from tests.sync.conftest import RunSync
-from tests.sync.helpers import Org
+from tests.sync.helpers import Org, exception_cases
 
 
 def _assignment(conn: psycopg.Connection[Any], org: Org, sub: Submission) -> dict[str, Any]:
@@ -27,16 +27,6 @@ def _assignment(conn: psycopg.Connection[Any], org: Org, sub: Submission) -> dic
     ).fetchone()
     assert row is not None, sub.id
     return dict(row)
-
-
-def _cases(conn: psycopg.Connection[Any], org: Org, kind: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "select x.subject_key, x.assignment_id, x.details, x.resolved_at"
-        " from app.assignment_exceptions x where x.org_id = %s and x.kind = %s"
-        " order by x.raised_at",
-        [org.id, kind],
-    ).fetchall()
-    return [dict(r) for r in rows]
 
 
 def _pick(dataset: Dataset, state: str, index: int) -> Submission:
@@ -139,7 +129,7 @@ def test_a_completed_result_regraded_below_passing_stays_completed_with_a_case(
             before["completion_date"],
         )  # the completion stands as evidence
         assert after["classroom_grade"] == Decimal("55.00")  # the change is recorded
-        [case] = _cases(superuser, org, "regrade_below_passing")
+        [case] = exception_cases(superuser, org, "regrade_below_passing")
         assert (case["subject_key"], case["assignment_id"], case["resolved_at"]) == (
             sub.id,
             before["id"],
@@ -152,7 +142,7 @@ def test_a_completed_result_regraded_below_passing_stays_completed_with_a_case(
     upstreams.classroom.touch()
     assert run_sync("classroom").status == "completed"
     assert _assignment(superuser, org, sub)["score"] == Decimal("96.00")
-    [case] = _cases(superuser, org, "regrade_below_passing")
+    [case] = exception_cases(superuser, org, "regrade_below_passing")
     assert case["resolved_at"] is not None
 
 
@@ -179,7 +169,7 @@ def test_a_removed_grade_keeps_the_completion_and_opens_a_case(
         before["completion_date"],
     )
     assert after["classroom_grade"] is None
-    [case] = _cases(superuser, org, "grade_removed")
+    [case] = exception_cases(superuser, org, "grade_removed")
     assert (case["subject_key"], case["assignment_id"], case["resolved_at"]) == (
         sub.id,
         before["id"],
