@@ -25,6 +25,11 @@
 --     not_started/in_progress only when its due date moves out of the past);
 --     exempted -> not_started (| overdue); completed -> completed (a new passing score);
 --     anything else is refused with PT409, DETAIL and HINT naming the assignment, from and to.
+--
+-- Transition tables are paired old-with-new by a FULL JOIN behind an OFFSET 0 fence (then unpacked
+-- as n and o): a full join is hashed or merged, never nested-looped, whatever row count the cached
+-- plan assumed for the transition tables (PostgreSQL takes it when the statement is first parsed
+-- in a session, often from an empty or one-row statement).
 
 create or replace function app.assignment_transition_refused(
     p_id uuid, p_from app.assignment_status, p_to app.assignment_status, p_why text default null,
@@ -344,8 +349,8 @@ begin
                coalesce(pg_catalog.bool_or(n.status <> o.status or n.is_required <> o.is_required
                                            or n.employee_id <> o.employee_id), false)
         into v_changes, v_completed, v_stats_inputs
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.status is distinct from o.status
            or n.score is distinct from o.score
            or n.completion_date is distinct from o.completion_date

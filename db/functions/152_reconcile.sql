@@ -26,6 +26,11 @@
 -- governs. A result for a module nobody requires of the employee is optional from creation: the
 -- Classroom merge creates an assignment only where none exists, and the reconciliation keeps one
 -- for every required module, so what it creates is optional (320_sync_classroom.sql).
+--
+-- Transition tables are paired old-with-new by a FULL JOIN behind an OFFSET 0 fence (then unpacked
+-- as n and o): a full join is hashed or merged, never nested-looped, whatever row count the cached
+-- plan assumed for the transition tables (PostgreSQL takes it when the statement is first parsed
+-- in a session, often from an empty or one-row statement).
 
 -- The required set of active employees (of the given keys) for the given modules (null = all).
 -- Inlined (language sql without SET): every name is qualified.
@@ -396,14 +401,17 @@ begin
         select pg_catalog.array_agg(n.id) into v_changed from new_rows n where n.active;
     else
         select pg_catalog.array_agg(n.id) into v_changed
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where (n.active, n.required_for_new_hires) is distinct from (o.active, o.required_for_new_hires);
         perform app.move_due_dates(n.org_id, n.id, null, o.due_date, n.due_date,
                                    'the module''s due date changed')
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.active and n.due_date is distinct from o.due_date;
         perform app.apply_grace_days(n.org_id, n.id, null, n.grace_period_days)
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.grace_period_days <> o.grace_period_days;
     end if;
     for r in
@@ -454,18 +462,19 @@ begin
         perform app.move_due_dates(n.org_id, n.module_id, n.department_id,
                                    coalesce(o.due_date, m.due_date), coalesce(n.due_date, m.due_date),
                                    'the department rule''s due date changed')
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         join app.training_modules m on m.org_id = n.org_id and m.id = n.module_id
         where n.department_id = o.department_id and n.module_id = o.module_id
           and n.due_date is distinct from o.due_date;
         perform app.apply_grace_days(n.org_id, n.module_id, n.department_id, n.grace_days)
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.grace_days <> o.grace_days and n.required;
         -- (both sides of each rule whose reach changed: the department and module it left too)
         select pg_catalog.array_agg(n) || pg_catalog.array_agg(o) into v_changed
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where (n.department_id, n.module_id, n.required, n.effective_start, n.effective_end)
               is distinct from (o.department_id, o.module_id, o.required, o.effective_start,
                                 o.effective_end);
