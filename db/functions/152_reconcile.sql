@@ -173,7 +173,8 @@ begin
                           where a.org_id = r.org_id and a.employee_id = r.employee_id
                             and a.module_id = r.module_id and a.is_required)
         order by r.org_id, r.employee_id, r.module_id
-        on conflict (org_id, employee_id, module_id, due_date) do nothing
+        on conflict (org_id, employee_id, module_id, due_date)
+            where not_required_reason is distinct from 'superseded_by_rehire' do nothing
         returning org_id, id, employee_id, module_id, due_date
     ),
     cases as (
@@ -321,7 +322,8 @@ begin
                end)
           and not exists (select from app.training_assignments b
                           where b.org_id = a.org_id and b.employee_id = a.employee_id
-                            and b.module_id = a.module_id and b.due_date = v_to)
+                            and b.module_id = a.module_id and b.due_date = v_to
+                            and b.not_required_reason is distinct from 'superseded_by_rehire')
         returning a.org_id, a.id, a.employee_id
     )
     select pg_catalog.count(*), pg_catalog.count(app.notify_employee(mv.org_id, mv.employee_id,

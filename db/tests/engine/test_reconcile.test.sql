@@ -2,7 +2,7 @@
 -- who must do what whenever an employee or the catalog changes, due dates are never in the past on
 -- the day they are made, and what nobody requires any more stops counting (kept, with the reason).
 begin;
-select plan(38);
+select plan(43);
 
 -- The organisation's day is pinned: 2026-06-15.
 select set_config('app.today', '2026-06-15', true);
@@ -202,6 +202,44 @@ select is((select count(*)::int from app.training_assignments a
            where a.employee_id = tests.var('olga')::uuid and a.is_required and a.status = 'overdue'), 0,
           'nothing of the earlier employment is overdue');
 select is((tests.stats(tests.var('olga')::uuid)).training_overdue, 0, 'stats agree');
+
+-- A rehire whose new cycle falls on the earlier employment's key: Rita, hired into the Lab today,
+-- is terminated and rehired the same day; later terminated again and rehired four days on, when a
+-- module's due date still ahead gives the new cycle the old one's due date.
+insert into app.employees (org_id, email, first_name, last_name, start_date, department_id)
+values (tests.var('org')::uuid, 'rita@recon.example', 'Rita', 'Return', '2027-03-01', tests.var('lab')::uuid);
+select 'setup: ' || tests.set_var('rita', (select id::text from app.employees where email = 'rita@recon.example'));
+update app.employees set status = 'terminated' where id = tests.var('rita')::uuid;
+update app.employees set status = 'active' where id = tests.var('rita')::uuid;
+select is((select array_agg((a.due_date, a.is_required, a.not_required_reason)::text order by a.is_required)
+           from app.training_assignments a
+           where a.employee_id = tests.var('rita')::uuid and a.module_id = tests.var('m_bbp')::uuid),
+          array['(2027-03-22,f,superseded_by_rehire)', '(2027-03-22,t,)'],
+          'terminated and rehired the same day: the earlier assignment superseded, a new one on the same due date counts');
+select is((select count(*)::int from app.training_assignments a
+           where a.employee_id = tests.var('rita')::uuid and a.is_required), 2,
+          '... every required module has its new cycle (new-hire module and the Lab''s rule)');
+insert into app.training_modules (org_id, name, month_key, due_date, required_for_new_hires, grace_period_days)
+values (tests.var('org')::uuid, 'Hazard Communication', '2027-06', '2027-06-30', false, 7);
+insert into app.department_training_requirements (org_id, department_id, module_id, grace_days, effective_start)
+select tests.var('org')::uuid, tests.var('lab')::uuid, m.id, 14, '2026-01-01'
+from app.training_modules m where m.org_id = tests.var('org')::uuid and m.name = 'Hazard Communication';
+update app.employees set status = 'terminated' where id = tests.var('rita')::uuid;
+select set_config('app.today', '2027-03-05', true);
+update app.employees set status = 'active' where id = tests.var('rita')::uuid;
+select is((select array_agg((a.due_date, a.is_required, a.not_required_reason)::text order by a.is_required)
+           from app.training_assignments a join app.training_modules m on m.id = a.module_id
+           where a.employee_id = tests.var('rita')::uuid and m.name = 'Hazard Communication'),
+          array['(2027-06-30,f,superseded_by_rehire)', '(2027-06-30,t,)'],
+          'a rehire whose new cycle collides with the earlier one''s key: superseded and created, no unique violation');
+select throws_ok(format($q$insert into app.training_assignments (org_id, employee_id, module_id, due_date)
+                          select %L, %L, m.id, '2027-06-30' from app.training_modules m
+                          where m.org_id = %L and m.name = 'Hazard Communication'$q$,
+                        tests.var('org'), tests.var('rita'), tests.var('org')),
+                 '23505', null, 'one assignment per employee, module and due date among those not superseded');
+select is((tests.stats(tests.var('rita')::uuid)).training_assigned, 3,
+          'only the new cycles count (the superseded ones never again)');
+select set_config('app.today', '2027-03-01', true);
 
 -- 35-36. Deactivated employees are not reconciled; everything adds up.
 update app.employees set status = 'inactive' where id = tests.var('dora')::uuid;
