@@ -2,7 +2,7 @@
 -- who must do what whenever an employee or the catalog changes, due dates are never in the past on
 -- the day they are made, and what nobody requires any more stops counting (kept, with the reason).
 begin;
-select plan(43);
+select plan(47);
 
 -- The organisation's day is pinned: 2026-06-15.
 select set_config('app.today', '2026-06-15', true);
@@ -50,9 +50,11 @@ select is((select count(*)::int from app.training_assignments a
            where a.org_id = tests.var('org')::uuid and a.due_date < '2026-06-15'), 0,
           'no assignment is due before the day it was made');
 select is((select x.message from app.assignment_exceptions x
-           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid and x.module_id = tests.var('m_bbp')::uuid),
-          'Leo Lab was assigned Bloodborne Pathogens on 2026-06-15; the due date the rules gave, 2026-01-31, had already passed, so it is due 2026-06-29 (14 grace days from that day)',
-          'an overdue_on_arrival case says what the rules could not honour, with the dates');
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid),
+          'Leo Lab was assigned 2 trainings whose due dates the rules gave had already passed, so each is due the day assigned + its grace days: '
+          'Bloodborne Pathogens (assigned 2026-06-15; the rules gave 2026-01-31; due 2026-06-29, 14 grace days); '
+          'Onboarding (assigned 2026-06-15; the rules gave 2015-05-08; due 2026-06-22, 7 grace days)',
+          'one overdue_on_arrival case per person says what the rules could not honour, module by module, with the dates');
 select is((select count(*)::int from app.assignment_exceptions x where x.employee_id = tests.var('nina')::uuid), 0,
           'a new hire whose due date is ahead raises no case');
 
@@ -250,6 +252,30 @@ select is((select count(*)::int from app.training_assignments a
           'an inactive employee gets nothing from a new rule');
 select is(tests.verify_stats_count() + (select count(*)::int from app.verify_compliance_counters()), 0,
           'stats and counters verify');
+
+-- The exception report groups by person: a later batch's module joins the open case; resolved, it
+-- stays as history. (The Lab now requires the ad hoc module too.)
+insert into app.department_training_requirements (org_id, department_id, module_id, effective_start)
+values (tests.var('org')::uuid, tests.var('lab')::uuid, tests.var('m_adhoc')::uuid, '2026-01-01');
+select is((select (count(*), sum(jsonb_array_length(x.details -> 'modules')),
+                   bool_and(x.module_id is null and x.assignment_id is null))::text
+           from app.assignment_exceptions x
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid and x.resolved_at is null),
+          '(1,3,t)', 'a later batch''s module joins the employee''s open case (one case, three modules)');
+select is((select x.details -> 'modules' -> 0 ->> 'assignment_id' from app.assignment_exceptions x
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid),
+          tests.assignment_of(tests.var('leo')::uuid, tests.var('m_adhoc')::uuid)::text,
+          '... each module with its assignment (in module order: Ad hoc first)');
+select tests.authenticate_as(tests.var('hr')::uuid);
+select is(api.resolve_assignment_exception(
+              (select x.id from app.assignment_exceptions x
+               where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid),
+              'trained on paper in 2025; results recorded') ->> 'resolved', 'true',
+          'HR resolves the person''s case');
+select tests.clear_authentication();
+select is((select count(*)::int from app.assignment_exceptions x
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid and x.resolved_at is null),
+          0, '... no open case remains for them');
 
 select * from finish();
 rollback;
