@@ -282,10 +282,22 @@ comment on function app.training_assignment_rules() is
     'BEFORE ROW trigger of training_assignments: the training status machine (DESIGN §5).';
 
 -- Only rows whose status inputs changed (or that may have fallen overdue) reach the rules: the
--- sync's bookkeeping updates (last_synced_at, sync_status) cost no plpgsql call.
+-- sync's bookkeeping updates (last_synced_at, sync_status) cost no plpgsql call. A new open
+-- assignment with its grace given, no result, no exemption and a due date no zone has reached
+-- yet (the reconciliation's, by the thousand) is already what the rules would make it.
 create or replace trigger assignment_rules_on_insert
     before insert on app.training_assignments
-    for each row execute function app.training_assignment_rules();
+    for each row
+    when (new.grace_days is null
+          or new.status <> 'not_started'
+          or new.score is not null
+          or new.completion_date is not null
+          or new.exemption_reason is not null
+          or new.is_late is distinct from false
+          or new.days_late is not null
+          or new.due_date < coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date,
+                                     pg_catalog.timezone('Etc/GMT-14', pg_catalog.now())::date))
+    execute function app.training_assignment_rules();
 
 create or replace trigger assignment_rules_on_update
     before update on app.training_assignments

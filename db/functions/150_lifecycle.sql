@@ -34,6 +34,7 @@ set search_path = ''
 as $$
 declare
     v_count integer;
+    v_actor uuid := app.current_user_id();
 begin
     with chosen as (
         select e.org_id, e.id as employee_id, coalesce(rm.tier_id, d.id) as tier_id,
@@ -59,7 +60,7 @@ begin
     )
     insert into app.employee_tier_history (org_id, employee_id, from_tier_id, to_tier_id, kind,
                                            reason, changed_by)
-    select c.org_id, c.employee_id, null, c.tier_id, 'initial', c.reason, app.current_user_id()
+    select c.org_id, c.employee_id, null, c.tier_id, 'initial', c.reason, v_actor
     from chosen c
     join tiers t on t.org_id = c.org_id and t.employee_id = c.employee_id;
     get diagnostics v_count = row_count;
@@ -134,16 +135,24 @@ begin
     perform app.undefer_stats(v_deferred);
     perform app.refresh_stats_unless_deferred(v_all_orgs, v_all_emps);
 
-    perform audit.record_event(n.org_id, 'employee_initialized', n.id, 'employees', n.id::text,
-        pg_catalog.jsonb_build_object(
-            'assignments', (select pg_catalog.count(*) from app.training_assignments a
-                            where a.org_id = n.org_id and a.employee_id = n.id),
-            'tier_id', (select et.tier_id from app.employee_tiers et
-                        where et.org_id = n.org_id and et.employee_id = n.id),
-            'requirements', (select pg_catalog.count(*) from app.employee_requirements er
-                             where er.org_id = n.org_id and er.employee_id = n.id)))
+    -- audit employee_initialized, one row per employee in one statement (what audit.record_event
+    -- writes: the acting user and role, looked up once)
+    insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
+                           entity_id, employee_id, details)
+    select n.org_id, w.user_id, coalesce(w.app_role, w.db_role), w.db_role, 'employee_initialized',
+           'employees', n.id::text, n.id,
+           pg_catalog.jsonb_build_object(
+               'assignments', (select pg_catalog.count(*) from app.training_assignments a
+                               where a.org_id = n.org_id and a.employee_id = n.id),
+               'tier_id', (select et.tier_id from app.employee_tiers et
+                           where et.org_id = n.org_id and et.employee_id = n.id),
+               'requirements', (select pg_catalog.count(*) from app.employee_requirements er
+                                where er.org_id = n.org_id and er.employee_id = n.id))
     from new_rows n
-    where n.status = 'active';
+    cross join (select app.current_user_id() as user_id, app.current_app_role()::text as app_role,
+                       audit.current_db_role() as db_role) w
+    where n.status = 'active'
+    order by n.org_id, n.id;
     return null;
 end
 $$;
