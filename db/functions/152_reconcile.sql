@@ -545,7 +545,7 @@ begin
         cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.grace_days <> o.grace_days and n.required;
         -- (both sides of each rule whose reach changed: the department and module it left too)
-        select pg_catalog.array_agg(n) || pg_catalog.array_agg(o) into v_changed
+        select pg_catalog.array_agg(p.n) || pg_catalog.array_agg(p.o) into v_changed
         from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
              cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where (n.department_id, n.module_id, n.required, n.effective_start, n.effective_end)
