@@ -25,6 +25,11 @@
 --     not_started/in_progress only when its due date moves out of the past);
 --     exempted -> not_started (| overdue); completed -> completed (a new passing score);
 --     anything else is refused with PT409, DETAIL and HINT naming the assignment, from and to.
+--
+-- Transition tables are paired old-with-new by a FULL JOIN behind an OFFSET 0 fence (then unpacked
+-- as n and o): a full join is hashed or merged, never nested-looped, whatever row count the cached
+-- plan assumed for the transition tables (PostgreSQL takes it when the statement is first parsed
+-- in a session, often from an empty or one-row statement).
 
 create or replace function app.assignment_transition_refused(
     p_id uuid, p_from app.assignment_status, p_to app.assignment_status, p_why text default null,
@@ -277,10 +282,22 @@ comment on function app.training_assignment_rules() is
     'BEFORE ROW trigger of training_assignments: the training status machine (DESIGN §5).';
 
 -- Only rows whose status inputs changed (or that may have fallen overdue) reach the rules: the
--- sync's bookkeeping updates (last_synced_at, sync_status) cost no plpgsql call.
+-- sync's bookkeeping updates (last_synced_at, sync_status) cost no plpgsql call. A new open
+-- assignment with its grace given, no result, no exemption and a due date no zone has reached
+-- yet (the reconciliation's, by the thousand) is already what the rules would make it.
 create or replace trigger assignment_rules_on_insert
     before insert on app.training_assignments
-    for each row execute function app.training_assignment_rules();
+    for each row
+    when (new.grace_days is null
+          or new.status <> 'not_started'
+          or new.score is not null
+          or new.completion_date is not null
+          or new.exemption_reason is not null
+          or new.is_late is distinct from false
+          or new.days_late is not null
+          or new.due_date < coalesce(nullif(pg_catalog.current_setting('app.today', true), '')::date,
+                                     pg_catalog.timezone('Etc/GMT-14', pg_catalog.now())::date))
+    execute function app.training_assignment_rules();
 
 create or replace trigger assignment_rules_on_update
     before update on app.training_assignments
@@ -344,8 +361,8 @@ begin
                coalesce(pg_catalog.bool_or(n.status <> o.status or n.is_required <> o.is_required
                                            or n.employee_id <> o.employee_id), false)
         into v_changes, v_completed, v_stats_inputs
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.status is distinct from o.status
            or n.score is distinct from o.score
            or n.completion_date is distinct from o.completion_date

@@ -18,6 +18,11 @@
 --   UPDATE of department, location, job title or start date of an active employee: reconciled.
 --   UPDATE of the job title of an active employee to a title mapped to another tier: a tier switch
 --     (kind role_change) and audit role_change.
+--
+-- Transition tables are paired old-with-new by a FULL JOIN behind an OFFSET 0 fence (then unpacked
+-- as n and o): a full join is hashed or merged, never nested-looped, whatever row count the cached
+-- plan assumed for the transition tables (PostgreSQL takes it when the statement is first parsed
+-- in a session, often from an empty or one-row statement).
 
 drop function if exists app.assign_initial_modules(uuid[], uuid[]);
 
@@ -29,6 +34,7 @@ set search_path = ''
 as $$
 declare
     v_count integer;
+    v_actor uuid := app.current_user_id();
 begin
     with chosen as (
         select e.org_id, e.id as employee_id, coalesce(rm.tier_id, d.id) as tier_id,
@@ -54,7 +60,7 @@ begin
     )
     insert into app.employee_tier_history (org_id, employee_id, from_tier_id, to_tier_id, kind,
                                            reason, changed_by)
-    select c.org_id, c.employee_id, null, c.tier_id, 'initial', c.reason, app.current_user_id()
+    select c.org_id, c.employee_id, null, c.tier_id, 'initial', c.reason, v_actor
     from chosen c
     join tiers t on t.org_id = c.org_id and t.employee_id = c.employee_id;
     get diagnostics v_count = row_count;
@@ -129,16 +135,24 @@ begin
     perform app.undefer_stats(v_deferred);
     perform app.refresh_stats_unless_deferred(v_all_orgs, v_all_emps);
 
-    perform audit.record_event(n.org_id, 'employee_initialized', n.id, 'employees', n.id::text,
-        pg_catalog.jsonb_build_object(
-            'assignments', (select pg_catalog.count(*) from app.training_assignments a
-                            where a.org_id = n.org_id and a.employee_id = n.id),
-            'tier_id', (select et.tier_id from app.employee_tiers et
-                        where et.org_id = n.org_id and et.employee_id = n.id),
-            'requirements', (select pg_catalog.count(*) from app.employee_requirements er
-                             where er.org_id = n.org_id and er.employee_id = n.id)))
+    -- audit employee_initialized, one row per employee in one statement (what audit.record_event
+    -- writes: the acting user and role, looked up once)
+    insert into audit.log (org_id, actor_user_id, actor_role, db_role, event_type, table_name,
+                           entity_id, employee_id, details)
+    select n.org_id, w.user_id, coalesce(w.app_role, w.db_role), w.db_role, 'employee_initialized',
+           'employees', n.id::text, n.id,
+           pg_catalog.jsonb_build_object(
+               'assignments', (select pg_catalog.count(*) from app.training_assignments a
+                               where a.org_id = n.org_id and a.employee_id = n.id),
+               'tier_id', (select et.tier_id from app.employee_tiers et
+                           where et.org_id = n.org_id and et.employee_id = n.id),
+               'requirements', (select pg_catalog.count(*) from app.employee_requirements er
+                                where er.org_id = n.org_id and er.employee_id = n.id))
     from new_rows n
-    where n.status = 'active';
+    cross join (select app.current_user_id() as user_id, app.current_app_role()::text as app_role,
+                       audit.current_db_role() as db_role) w
+    where n.status = 'active'
+    order by n.org_id, n.id;
     return null;
 end
 $$;
@@ -178,7 +192,8 @@ begin
                    case when n.classroom_user_id is distinct from o.classroom_user_id then 'classroom_user_id' end,
                    case when n.zenefits_id is distinct from o.zenefits_id then 'zenefits_id' end
                ], null) as fields
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     ),
     ev as (
         insert into app.events (org_id, type, entity, entity_id, employee_id, payload)
@@ -197,7 +212,8 @@ begin
     -- Deactivation.
     select pg_catalog.array_agg(n.org_id order by n.org_id, n.id), pg_catalog.array_agg(n.id order by n.org_id, n.id)
     into v_orgs, v_emps
-    from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+    from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+         cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     where o.status = 'active' and n.status <> 'active';
     if v_orgs is not null then
         v_deferred := app.defer_stats();
@@ -218,8 +234,8 @@ begin
                                           'reason', v_reason,
                                           'requirements_inactivated', coalesce(c.n, 0))))
         into v_n
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         left join counts c on c.org_id = n.org_id and c.employee_id = n.id
         where o.status = 'active' and n.status <> 'active'
         ;
@@ -234,7 +250,8 @@ begin
     -- Re-activation.
     select pg_catalog.array_agg(n.org_id order by n.org_id, n.id), pg_catalog.array_agg(n.id order by n.org_id, n.id)
     into v_orgs, v_emps
-    from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+    from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+         cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     where o.status <> 'active' and n.status = 'active';
     if v_orgs is not null then
         v_deferred := app.defer_stats();
@@ -250,7 +267,8 @@ begin
         perform app.refresh_stats_unless_deferred(v_orgs, v_emps);
         perform audit.record_event(n.org_id, 'employee_reactivated', n.id, 'employees', n.id::text,
             pg_catalog.jsonb_build_object('status', n.status, 'previous_status', o.status))
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where o.status <> 'active' and n.status = 'active';
     end if;
 
@@ -258,7 +276,8 @@ begin
     -- their assignments: the new department's modules assigned, the old one's open ones released.
     select pg_catalog.array_agg(n.org_id order by n.org_id, n.id), pg_catalog.array_agg(n.id order by n.org_id, n.id)
     into v_orgs, v_emps
-    from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+    from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+         cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     where o.status = 'active' and n.status = 'active'
       and (n.department_id, n.location_id, n.job_title, n.start_date)
           is distinct from (o.department_id, o.location_id, o.job_title, o.start_date);
@@ -270,8 +289,8 @@ begin
     for r in
         select n.org_id, n.id, o.job_title as old_title, n.job_title as new_title,
                et.tier_id as from_tier, rm.tier_id as to_tier
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         join app.role_tier_mappings rm
           on rm.org_id = n.org_id and pg_catalog.lower(rm.job_role) = pg_catalog.lower(n.job_title)
         left join app.employee_tiers et on et.org_id = n.org_id and et.employee_id = n.id

@@ -26,6 +26,11 @@
 -- governs. A result for a module nobody requires of the employee is optional from creation: the
 -- Classroom merge creates an assignment only where none exists, and the reconciliation keeps one
 -- for every required module, so what it creates is optional (320_sync_classroom.sql).
+--
+-- Transition tables are paired old-with-new by a FULL JOIN behind an OFFSET 0 fence (then unpacked
+-- as n and o): a full join is hashed or merged, never nested-looped, whatever row count the cached
+-- plan assumed for the transition tables (PostgreSQL takes it when the statement is first parsed
+-- in a session, often from an empty or one-row statement).
 
 -- The required set of active employees (of the given keys) for the given modules (null = all).
 -- Inlined (language sql without SET): every name is qualified.
@@ -88,6 +93,65 @@ as $$
 $$;
 comment on function app.required_assignments(uuid[], uuid[], uuid[]) is
     'The modules active employees must take (new-hire modules, department rules effective today), with the catalog''s due date and the governing grace days.';
+
+-- overdue_on_arrival cases: one open case per employee (subject: the employee's id), listing in
+-- details.modules each module whose catalog due date had passed when it was assigned (module,
+-- assignment, the day, the catalog's date, the due date given, the grace days); a later batch
+-- merges its modules into the open case (in module order; a module listed again keeps its
+-- latest entry).
+create or replace function app.merge_overdue_on_arrival(p_old jsonb, p_new jsonb) returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+    select p_new || pg_catalog.jsonb_build_object('modules', (
+        select pg_catalog.jsonb_agg(u.m order by u.m ->> 'module', u.m ->> 'module_id')
+        from (select o.m
+              from pg_catalog.jsonb_array_elements(p_old -> 'modules') o(m)
+              where not exists (select from pg_catalog.jsonb_array_elements(p_new -> 'modules') n(m)
+                                where (n.m ->> 'module_id') = (o.m ->> 'module_id'))
+              union all
+              select n.m from pg_catalog.jsonb_array_elements(p_new -> 'modules') n(m)) u))
+$$;
+comment on function app.merge_overdue_on_arrival(jsonb, jsonb) is
+    'The details of an open overdue_on_arrival case with a later batch''s modules merged in.';
+
+-- The module's or assignment's id when the case lists exactly one module (else null).
+create or replace function app.overdue_on_arrival_single(p_details jsonb, p_key text) returns uuid
+language sql immutable
+set search_path = ''
+as $$
+    select case when pg_catalog.jsonb_array_length(p_details -> 'modules') = 1
+                then (p_details -> 'modules' -> 0 ->> p_key)::uuid end
+$$;
+comment on function app.overdue_on_arrival_single(jsonb, text) is
+    'The module or assignment id of an overdue_on_arrival case that lists one module; null for several.';
+
+create or replace function app.overdue_on_arrival_message(p_details jsonb) returns text
+language sql immutable
+set search_path = ''
+as $$
+    select case when pg_catalog.jsonb_array_length(p_details -> 'modules') = 1
+        then (select pg_catalog.format(
+                  '%s was assigned %s on %s; the due date the rules gave, %s, had already passed, so it is due %s (%s grace days from that day)',
+                  p_details ->> 'employee', m ->> 'module',
+                  m ->> 'assigned_on', m ->> 'catalog_due_date',
+                  m ->> 'due_date', m ->> 'grace_days')
+              from (select p_details -> 'modules' -> 0 as m) one)
+        else pg_catalog.format(
+                 '%s was assigned %s trainings whose due dates the rules gave had already passed, so each is due the day assigned + its grace days: %s',
+                 p_details ->> 'employee',
+                 pg_catalog.jsonb_array_length(p_details -> 'modules'),
+                 (select pg_catalog.string_agg(pg_catalog.format(
+                             '%s (assigned %s; the rules gave %s; due %s, %s grace days)',
+                             m ->> 'module', m ->> 'assigned_on',
+                             m ->> 'catalog_due_date', m ->> 'due_date',
+                             m ->> 'grace_days'), '; ' order by k)
+                  from pg_catalog.jsonb_array_elements(p_details -> 'modules')
+                       with ordinality as e(m, k)))
+        end
+$$;
+comment on function app.overdue_on_arrival_message(jsonb) is
+    'The message of an overdue_on_arrival case, from its details (one module, or the list).';
 
 create or replace function app.reconcile_assignments(
     p_org_ids uuid[], p_employee_ids uuid[], p_module_ids uuid[] default null,
@@ -168,34 +232,47 @@ begin
                           where a.org_id = r.org_id and a.employee_id = r.employee_id
                             and a.module_id = r.module_id and a.is_required)
         order by r.org_id, r.employee_id, r.module_id
-        on conflict (org_id, employee_id, module_id, due_date) do nothing
+        on conflict (org_id, employee_id, module_id, due_date)
+            where not_required_reason is distinct from 'superseded_by_rehire' do nothing
         returning org_id, id, employee_id, module_id, due_date
     ),
-    cases as (
-        insert into app.assignment_exceptions (org_id, kind, subject_key, rule, message,
-                                               resolution_hint, employee_id, module_id,
-                                               assignment_id, details)
-        select i.org_id, 'overdue_on_arrival',
-               pg_catalog.format('%s:%s', i.employee_id, i.module_id),
-               'due dates are never in the past on the day they are made',
-               pg_catalog.format('%s was assigned %s on %s; the due date the rules gave, %s, had already passed, so it is due %s (%s grace days from that day)',
-                                 e.full_name, m.name, pg_catalog.to_char(r.today, 'YYYY-MM-DD'),
-                                 pg_catalog.to_char(r.due_date, 'YYYY-MM-DD'),
-                                 pg_catalog.to_char(i.due_date, 'YYYY-MM-DD'), r.grace_days),
-               'Nothing is overdue yet. If the training was done before (elsewhere or on paper), record the result or exempt the assignment; otherwise resolve the case with a note.',
-               i.employee_id, i.module_id, i.id,
-               pg_catalog.jsonb_build_object('catalog_due_date', r.due_date, 'due_date', i.due_date,
-                                             'assigned_on', r.today, 'grace_days', r.grace_days,
-                                             'cause', p_cause)
+    -- one case per employee, listing the modules (merged into the employee's open case)
+    arrivals as (
+        select i.org_id, i.employee_id, e.full_name,
+               pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                   'module_id', i.module_id, 'module', m.name, 'assignment_id', i.id,
+                   'assigned_on', r.today, 'catalog_due_date', r.due_date, 'due_date', i.due_date,
+                   'grace_days', r.grace_days) order by m.name, i.module_id) as modules
         from ins i
         join req r on r.org_id = i.org_id and r.employee_id = i.employee_id and r.module_id = i.module_id
         join app.employees e on e.org_id = i.org_id and e.id = i.employee_id
         join app.training_modules m on m.org_id = i.org_id and m.id = i.module_id
         where r.due_date < r.today
-        order by i.org_id, i.employee_id, i.module_id
+        group by i.org_id, i.employee_id, e.full_name
+    ),
+    cases as (
+        insert into app.assignment_exceptions as x (org_id, kind, subject_key, rule, message,
+                                                    resolution_hint, employee_id, module_id,
+                                                    assignment_id, details)
+        select a.org_id, 'overdue_on_arrival', a.employee_id::text,
+               'due dates are never in the past on the day they are made',
+               app.overdue_on_arrival_message(d.details),
+               'Nothing is overdue yet. If a training was done before (elsewhere or on paper), record the result or exempt the assignment; otherwise resolve the case with a note.',
+               a.employee_id, app.overdue_on_arrival_single(d.details, 'module_id'),
+               app.overdue_on_arrival_single(d.details, 'assignment_id'), d.details
+        from arrivals a
+        cross join lateral (select pg_catalog.jsonb_build_object(
+            'employee', a.full_name, 'cause', p_cause, 'modules', a.modules) as details) d
+        order by a.org_id, a.employee_id
         on conflict (org_id, kind, subject_key) where resolved_at is null do update
-            set message = excluded.message, details = excluded.details,
-                assignment_id = excluded.assignment_id, last_seen_at = pg_catalog.now()
+            set details = app.merge_overdue_on_arrival(x.details, excluded.details),
+                message = app.overdue_on_arrival_message(
+                    app.merge_overdue_on_arrival(x.details, excluded.details)),
+                module_id = app.overdue_on_arrival_single(
+                    app.merge_overdue_on_arrival(x.details, excluded.details), 'module_id'),
+                assignment_id = app.overdue_on_arrival_single(
+                    app.merge_overdue_on_arrival(x.details, excluded.details), 'assignment_id'),
+                last_seen_at = pg_catalog.now()
         returning org_id, id, employee_id
     ),
     ev as (
@@ -316,7 +393,8 @@ begin
                end)
           and not exists (select from app.training_assignments b
                           where b.org_id = a.org_id and b.employee_id = a.employee_id
-                            and b.module_id = a.module_id and b.due_date = v_to)
+                            and b.module_id = a.module_id and b.due_date = v_to
+                            and b.not_required_reason is distinct from 'superseded_by_rehire')
         returning a.org_id, a.id, a.employee_id
     )
     select pg_catalog.count(*), pg_catalog.count(app.notify_employee(mv.org_id, mv.employee_id,
@@ -396,14 +474,17 @@ begin
         select pg_catalog.array_agg(n.id) into v_changed from new_rows n where n.active;
     else
         select pg_catalog.array_agg(n.id) into v_changed
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where (n.active, n.required_for_new_hires) is distinct from (o.active, o.required_for_new_hires);
         perform app.move_due_dates(n.org_id, n.id, null, o.due_date, n.due_date,
                                    'the module''s due date changed')
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.active and n.due_date is distinct from o.due_date;
         perform app.apply_grace_days(n.org_id, n.id, null, n.grace_period_days)
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.grace_period_days <> o.grace_period_days;
     end if;
     for r in
@@ -454,18 +535,19 @@ begin
         perform app.move_due_dates(n.org_id, n.module_id, n.department_id,
                                    coalesce(o.due_date, m.due_date), coalesce(n.due_date, m.due_date),
                                    'the department rule''s due date changed')
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         join app.training_modules m on m.org_id = n.org_id and m.id = n.module_id
         where n.department_id = o.department_id and n.module_id = o.module_id
           and n.due_date is distinct from o.due_date;
         perform app.apply_grace_days(n.org_id, n.module_id, n.department_id, n.grace_days)
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where n.grace_days <> o.grace_days and n.required;
         -- (both sides of each rule whose reach changed: the department and module it left too)
-        select pg_catalog.array_agg(n) || pg_catalog.array_agg(o) into v_changed
-        from new_rows n join old_rows o on o.org_id = n.org_id and o.id = n.id
+        select pg_catalog.array_agg(p.n) || pg_catalog.array_agg(p.o) into v_changed
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+             cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where (n.department_id, n.module_id, n.required, n.effective_start, n.effective_end)
               is distinct from (o.department_id, o.module_id, o.required, o.effective_start,
                                 o.effective_end);

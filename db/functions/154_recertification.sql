@@ -54,7 +54,8 @@ begin
                d.grace_days, false, 'next_cycle'
         from due d
         order by d.org_id, d.employee_id, d.module_id
-        on conflict (org_id, employee_id, module_id, due_date) do nothing
+        on conflict (org_id, employee_id, module_id, due_date)
+            where not_required_reason is distinct from 'superseded_by_rehire' do nothing
         returning org_id, id, employee_id, module_id, due_date
     ),
     told as (

@@ -22,6 +22,11 @@
 -- assignments serialise; whichever commits second sees the other's result, and no count is lost
 -- (tests/figures/test_counters_concurrency.py). app.verify_compliance_counters()
 -- recomputes from the rows and returns the differences (empty when right).
+--
+-- Transition tables are paired old-with-new by a FULL JOIN behind an OFFSET 0 fence (then unpacked
+-- as n and o): a full join is hashed or merged, never nested-looped, whatever row count the cached
+-- plan assumed for the transition tables (PostgreSQL takes it when the statement is first parsed
+-- in a session, often from an empty or one-row statement).
 
 -- Whether an assignment counts towards the compliance rate. Inlined into the queries that call
 -- it (no SET clause on purpose: a SET clause would prevent inlining, and this runs once per
@@ -138,8 +143,8 @@ begin
         perform 1 from app.employees e
         where (e.org_id, e.id) in (
             select o.org_id, unnest(array[o.employee_id, n.employee_id])
-            from old_rows o
-            join new_rows n on n.org_id = o.org_id and n.id = o.id
+            from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+            cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
             where (o.employee_id, o.module_id, o.due_date, o.is_required, o.status)
                   is distinct from (n.employee_id, n.module_id, n.due_date, n.is_required, n.status)
               and (o.is_required or n.is_required))
@@ -154,8 +159,8 @@ begin
                        o.due_date as old_due_date, o.is_required as old_required,
                        o.status as old_status, n.employee_id, n.module_id, n.due_date,
                        n.is_required, n.status
-                from old_rows o
-                join new_rows n on n.org_id = o.org_id and n.id = o.id
+                from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+                cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
                 where (o.employee_id, o.module_id, o.due_date, o.is_required, o.status)
                       is distinct from (n.employee_id, n.module_id, n.due_date, n.is_required, n.status)
                   and (o.is_required or n.is_required)
@@ -210,8 +215,8 @@ begin
             select o.org_id, o.id, o.department_id as old_department_id,
                    o.location_id as old_location_id, o.status as old_status,
                    n.department_id, n.location_id, n.status
-            from old_rows o
-            join new_rows n on n.org_id = o.org_id and n.id = o.id
+            from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+            cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
             where (o.department_id, o.location_id, o.status)
                   is distinct from (n.department_id, n.location_id, n.status)
         )
@@ -272,15 +277,15 @@ begin
         select d.org_id, d.department_id, d.location_id, pg_catalog.sum(d.n)::integer
         from (
             select o.org_id, o.department_id, o.location_id, -1 as n
-            from old_rows o
-            join new_rows n on n.org_id = o.org_id and n.id = o.id
+            from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+            cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
             where o.status = 'active'
               and (n.department_id, n.location_id, n.status)
                   is distinct from (o.department_id, o.location_id, o.status)
             union all
             select n.org_id, n.department_id, n.location_id, 1
-            from new_rows n
-            join old_rows o on o.org_id = n.org_id and o.id = n.id
+            from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+            cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
             where n.status = 'active'
               and (n.department_id, n.location_id, n.status)
                   is distinct from (o.department_id, o.location_id, o.status)

@@ -21,6 +21,11 @@
 -- changed it afterwards is flagged "corrected later". Overdue on D = not completed, not exempted,
 -- and D > due date + grace days (so a missed daily job changes nothing); days overdue =
 -- app.days_overdue(due date, D).
+--
+-- Transition tables are paired old-with-new by a FULL JOIN behind an OFFSET 0 fence (then unpacked
+-- as n and o): a full join is hashed or merged, never nested-looped, whatever row count the cached
+-- plan assumed for the transition tables (PostgreSQL takes it when the statement is first parsed
+-- in a session, often from an empty or one-row statement).
 
 -- AFTER STATEMENT trigger of training_assignments (insert, update, delete).
 create or replace function app.record_assignment_history() returns trigger
@@ -66,8 +71,8 @@ begin
     -- a version recorded at or after this transaction's time is replaced, not closed).
     update app.assignment_history h
     set valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid), pg_catalog.now())
-    from new_rows n
-    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+    cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     where h.org_id = n.org_id and h.assignment_id = n.id and pg_catalog.upper_inf(h.valid)
       and pg_catalog.lower(h.valid) < pg_catalog.now()
       and (o.employee_id, o.module_id, o.status, o.due_date, o.grace_days, o.is_required,
@@ -77,8 +82,8 @@ begin
            n.completion_date, n.score, n.is_late, n.days_late, n.exemption_reason);
     with replaced as (
         delete from app.assignment_history h
-        using new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        using (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where h.org_id = n.org_id and h.assignment_id = n.id and pg_catalog.upper_inf(h.valid)
           and pg_catalog.lower(h.valid) >= pg_catalog.now()
           and (o.employee_id, o.module_id, o.status, o.due_date, o.grace_days, o.is_required,
@@ -97,8 +102,8 @@ begin
     select n.org_id, n.id, n.employee_id, n.module_id, n.status, n.due_date, n.grace_days,
            n.is_required, n.completion_date, n.score, n.is_late, n.days_late, n.exemption_reason,
            pg_catalog.tstzrange(greatest(pg_catalog.now(), r.since), null)
-    from new_rows n
-    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+    cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     left join rows from (pg_catalog.unnest(v_replaced), pg_catalog.unnest(v_since)) as r(assignment_id, since)
       on r.assignment_id = n.id
     where (o.employee_id, o.module_id, o.status, o.due_date, o.grace_days, o.is_required,
@@ -115,8 +120,8 @@ begin
                least(case when o.status = 'completed' then app.local_date(o.org_id, o.completion_date) end,
                      case when n.status = 'completed' then app.local_date(n.org_id, n.completion_date) end)
                    as from_day
-        from new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where (o.status = 'completed', o.completion_date) is distinct from (n.status = 'completed', n.completion_date)
     ) x
     where x.from_day is not null;
@@ -171,15 +176,15 @@ begin
     end if;
     update app.employee_history h
     set valid = pg_catalog.tstzrange(pg_catalog.lower(h.valid), pg_catalog.now())
-    from new_rows n
-    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+    cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     where h.org_id = n.org_id and h.employee_id = n.id and pg_catalog.upper_inf(h.valid)
       and pg_catalog.lower(h.valid) < pg_catalog.now()
       and (o.status, o.department_id, o.location_id) is distinct from (n.status, n.department_id, n.location_id);
     with replaced as (
         delete from app.employee_history h
-        using new_rows n
-        join old_rows o on o.org_id = n.org_id and o.id = n.id
+        using (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+        cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where h.org_id = n.org_id and h.employee_id = n.id and pg_catalog.upper_inf(h.valid)
           and pg_catalog.lower(h.valid) >= pg_catalog.now()
           and (o.status, o.department_id, o.location_id) is distinct from (n.status, n.department_id, n.location_id)
@@ -191,8 +196,8 @@ begin
     insert into app.employee_history (org_id, employee_id, status, department_id, location_id, valid)
     select n.org_id, n.id, n.status, n.department_id, n.location_id,
            pg_catalog.tstzrange(greatest(pg_catalog.now(), r.since), null)
-    from new_rows n
-    join old_rows o on o.org_id = n.org_id and o.id = n.id
+    from (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
+    cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     left join rows from (pg_catalog.unnest(v_replaced), pg_catalog.unnest(v_since)) as r(employee_id, since)
       on r.employee_id = n.id
     where (o.status, o.department_id, o.location_id) is distinct from (n.status, n.department_id, n.location_id);

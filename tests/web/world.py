@@ -143,7 +143,8 @@ def _assign(
         "insert into app.training_assignments (org_id, employee_id, module_id, due_date, status,"
         " completion_date, score, attempts, is_required, exemption_reason)"
         " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " on conflict (org_id, employee_id, module_id, due_date) do update"
+        " on conflict (org_id, employee_id, module_id, due_date)"
+        " where not_required_reason is distinct from 'superseded_by_rehire' do update"
         " set status = excluded.status, completion_date = excluded.completion_date,"
         " score = excluded.score, attempts = excluded.attempts,"
         " is_required = excluded.is_required, exemption_reason = excluded.exemption_reason",

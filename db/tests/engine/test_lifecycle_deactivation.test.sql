@@ -51,12 +51,14 @@ select is((select count(*)::int from app.employee_requirements
           'any status change to terminated deactivates');
 select is(tests.audit_count(tests.var('other')::uuid, 'employee_deactivated'), 1, '... and is audited');
 
--- Re-activation by HR (PATCH status) brings Ann back without duplicating assignments.
+-- Re-activation by HR (PATCH status) brings Ann back; what counts is not duplicated.
 select tests.authenticate_as(tests.var('hr')::uuid, 'PATCH', '/employees');
 update api.employees set status = 'active' where id = tests.var('emp')::uuid;
 select tests.clear_authentication();
-select is((select count(*)::int from app.training_assignments where employee_id = tests.var('emp')::uuid),
-          2, 're-activation does not duplicate assignments');
+select is((select (count(*) filter (where is_required),
+                   count(*) filter (where not_required_reason = 'superseded_by_rehire'))::text
+           from app.training_assignments where employee_id = tests.var('emp')::uuid),
+          '(2,1)', 're-activation counts each module once: the earlier open assignment superseded, a new cycle, the completion kept');
 select is((select status::text from app.employee_tiers where employee_id = tests.var('emp')::uuid),
           'active', 'the tier record is active again');
 select is((select status::text from app.employee_requirements

@@ -2,7 +2,7 @@
 -- who must do what whenever an employee or the catalog changes, due dates are never in the past on
 -- the day they are made, and what nobody requires any more stops counting (kept, with the reason).
 begin;
-select plan(38);
+select plan(47);
 
 -- The organisation's day is pinned: 2026-06-15.
 select set_config('app.today', '2026-06-15', true);
@@ -50,9 +50,11 @@ select is((select count(*)::int from app.training_assignments a
            where a.org_id = tests.var('org')::uuid and a.due_date < '2026-06-15'), 0,
           'no assignment is due before the day it was made');
 select is((select x.message from app.assignment_exceptions x
-           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid and x.module_id = tests.var('m_bbp')::uuid),
-          'Leo Lab was assigned Bloodborne Pathogens on 2026-06-15; the due date the rules gave, 2026-01-31, had already passed, so it is due 2026-06-29 (14 grace days from that day)',
-          'an overdue_on_arrival case says what the rules could not honour, with the dates');
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid),
+          'Leo Lab was assigned 2 trainings whose due dates the rules gave had already passed, so each is due the day assigned + its grace days: '
+          'Bloodborne Pathogens (assigned 2026-06-15; the rules gave 2026-01-31; due 2026-06-29, 14 grace days); '
+          'Onboarding (assigned 2026-06-15; the rules gave 2015-05-08; due 2026-06-22, 7 grace days)',
+          'one overdue_on_arrival case per person says what the rules could not honour, module by module, with the dates');
 select is((select count(*)::int from app.assignment_exceptions x where x.employee_id = tests.var('nina')::uuid), 0,
           'a new hire whose due date is ahead raises no case');
 
@@ -203,6 +205,44 @@ select is((select count(*)::int from app.training_assignments a
           'nothing of the earlier employment is overdue');
 select is((tests.stats(tests.var('olga')::uuid)).training_overdue, 0, 'stats agree');
 
+-- A rehire whose new cycle falls on the earlier employment's key: Rita, hired into the Lab today,
+-- is terminated and rehired the same day; later terminated again and rehired four days on, when a
+-- module's due date still ahead gives the new cycle the old one's due date.
+insert into app.employees (org_id, email, first_name, last_name, start_date, department_id)
+values (tests.var('org')::uuid, 'rita@recon.example', 'Rita', 'Return', '2027-03-01', tests.var('lab')::uuid);
+select 'setup: ' || tests.set_var('rita', (select id::text from app.employees where email = 'rita@recon.example'));
+update app.employees set status = 'terminated' where id = tests.var('rita')::uuid;
+update app.employees set status = 'active' where id = tests.var('rita')::uuid;
+select is((select array_agg((a.due_date, a.is_required, a.not_required_reason)::text order by a.is_required)
+           from app.training_assignments a
+           where a.employee_id = tests.var('rita')::uuid and a.module_id = tests.var('m_bbp')::uuid),
+          array['(2027-03-22,f,superseded_by_rehire)', '(2027-03-22,t,)'],
+          'terminated and rehired the same day: the earlier assignment superseded, a new one on the same due date counts');
+select is((select count(*)::int from app.training_assignments a
+           where a.employee_id = tests.var('rita')::uuid and a.is_required), 2,
+          '... every required module has its new cycle (new-hire module and the Lab''s rule)');
+insert into app.training_modules (org_id, name, month_key, due_date, required_for_new_hires, grace_period_days)
+values (tests.var('org')::uuid, 'Hazard Communication', '2027-06', '2027-06-30', false, 7);
+insert into app.department_training_requirements (org_id, department_id, module_id, grace_days, effective_start)
+select tests.var('org')::uuid, tests.var('lab')::uuid, m.id, 14, '2026-01-01'
+from app.training_modules m where m.org_id = tests.var('org')::uuid and m.name = 'Hazard Communication';
+update app.employees set status = 'terminated' where id = tests.var('rita')::uuid;
+select set_config('app.today', '2027-03-05', true);
+update app.employees set status = 'active' where id = tests.var('rita')::uuid;
+select is((select array_agg((a.due_date, a.is_required, a.not_required_reason)::text order by a.is_required)
+           from app.training_assignments a join app.training_modules m on m.id = a.module_id
+           where a.employee_id = tests.var('rita')::uuid and m.name = 'Hazard Communication'),
+          array['(2027-06-30,f,superseded_by_rehire)', '(2027-06-30,t,)'],
+          'a rehire whose new cycle collides with the earlier one''s key: superseded and created, no unique violation');
+select throws_ok(format($q$insert into app.training_assignments (org_id, employee_id, module_id, due_date)
+                          select %L, %L, m.id, '2027-06-30' from app.training_modules m
+                          where m.org_id = %L and m.name = 'Hazard Communication'$q$,
+                        tests.var('org'), tests.var('rita'), tests.var('org')),
+                 '23505', null, 'one assignment per employee, module and due date among those not superseded');
+select is((tests.stats(tests.var('rita')::uuid)).training_assigned, 3,
+          'only the new cycles count (the superseded ones never again)');
+select set_config('app.today', '2027-03-01', true);
+
 -- 35-36. Deactivated employees are not reconciled; everything adds up.
 update app.employees set status = 'inactive' where id = tests.var('dora')::uuid;
 insert into app.department_training_requirements (org_id, department_id, module_id, effective_start)
@@ -212,6 +252,30 @@ select is((select count(*)::int from app.training_assignments a
           'an inactive employee gets nothing from a new rule');
 select is(tests.verify_stats_count() + (select count(*)::int from app.verify_compliance_counters()), 0,
           'stats and counters verify');
+
+-- The exception report groups by person: a later batch's module joins the open case; resolved, it
+-- stays as history. (The Lab now requires the ad hoc module too.)
+insert into app.department_training_requirements (org_id, department_id, module_id, effective_start)
+values (tests.var('org')::uuid, tests.var('lab')::uuid, tests.var('m_adhoc')::uuid, '2026-01-01');
+select is((select (count(*), sum(jsonb_array_length(x.details -> 'modules')),
+                   bool_and(x.module_id is null and x.assignment_id is null))::text
+           from app.assignment_exceptions x
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid and x.resolved_at is null),
+          '(1,3,t)', 'a later batch''s module joins the employee''s open case (one case, three modules)');
+select is((select x.details -> 'modules' -> 0 ->> 'assignment_id' from app.assignment_exceptions x
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid),
+          tests.assignment_of(tests.var('leo')::uuid, tests.var('m_adhoc')::uuid)::text,
+          '... each module with its assignment (in module order: Ad hoc first)');
+select tests.authenticate_as(tests.var('hr')::uuid);
+select is(api.resolve_assignment_exception(
+              (select x.id from app.assignment_exceptions x
+               where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid),
+              'trained on paper in 2025; results recorded') ->> 'resolved', 'true',
+          'HR resolves the person''s case');
+select tests.clear_authentication();
+select is((select count(*)::int from app.assignment_exceptions x
+           where x.kind = 'overdue_on_arrival' and x.employee_id = tests.var('leo')::uuid and x.resolved_at is null),
+          0, '... no open case remains for them');
 
 select * from finish();
 rollback;
