@@ -269,8 +269,9 @@ def export_responses(media_type: str, description: str = "The file.") -> dict[in
     return {**file_response(media_type, description), **errors(*EXPORT_ERRORS)}
 
 
-def head_responses() -> dict[int, ResponseSpec]:
-    """``responses=`` of HEAD on an export: the GET's answers without bodies, never 429."""
+def head_responses(statuses: tuple[int, ...] = EXPORT_ERRORS) -> dict[int, ResponseSpec]:
+    """``responses=`` of HEAD on an export whose GET may refuse with ``statuses``: the same
+    answers without bodies, never 429."""
     return {
         200: ResponseSpec(
             data_container=None,
@@ -281,7 +282,7 @@ def head_responses() -> dict[int, ResponseSpec]:
                 data_container=None,
                 description=ERROR_DESCRIPTIONS[status] + " (No body: HEAD.)",
             )
-            for status in EXPORT_ERRORS
+            for status in statuses
             if status != 429
         },
     }

@@ -455,14 +455,9 @@ class PdfOrCsvOperation(Operation):
             ok.content = {MEDIA_TYPES["pdf"]: media, MEDIA_TYPES["csv"]: media}
 
 
+RECORD_STATUSES = (400, 401, 403, 404, 429, 500, 503)
 RECORD_ERRORS = errors(
-    400,
-    401,
-    403,
-    404,
-    429,
-    500,
-    503,
+    *RECORD_STATUSES,
     e400="The id in the path is not an id, or a query parameter other than `excel` (CSV).",
     e403="The caller may not read this record (42501).",
     e404="No such employee or module in the caller's organisation, or not .pdf/.csv.",
@@ -540,7 +535,7 @@ def _head_route(what: RecordExport, summary: str) -> Any:
         tags=["exports"],
         security=BEARER,
         operation_class=PdfOrCsvOperation,
-        responses=head_responses(),
+        responses=head_responses(RECORD_STATUSES),
     )(handler)
 
 
