@@ -413,7 +413,14 @@ begin
             from app.assignment_history h
             join app.employee_history e
               on e.org_id = h.org_id and e.employee_id = h.employee_id and e.valid @> %3$L::timestamptz
-            left join app.training_assignments a on a.org_id = h.org_id and a.id = h.assignment_id
+            -- the current row, looked up by key (OFFSET 0: one index probe per version, never
+            -- a scan of every assignment of the organisation)
+            left join lateral (
+                select a.id, a.status, a.completion_date
+                from app.training_assignments a
+                where a.org_id = h.org_id and a.id = h.assignment_id
+                offset 0
+            ) a on true
             where h.org_id = %1$L::uuid and h.valid @> %3$L::timestamptz
               and e.org_id = %1$L::uuid %4$s
         ),

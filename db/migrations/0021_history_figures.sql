@@ -15,7 +15,9 @@ create index employee_history_employee_idx on app.employee_history (org_id, empl
 --   required version that is neither completed nor exempted, or a completed version that was
 --   superseded later (its completion may have been corrected or withdrawn since). A completed
 --   current version and any exempted version are never overdue, so they stay out of the index.
-create index assignment_history_may_be_overdue on app.assignment_history using gist (org_id, valid)
+--   The last day of grace is in it too: overdue on D needs D > due date + grace.
+create index assignment_history_may_be_overdue
+    on app.assignment_history using gist (org_id, valid, (due_date + grace_days))
     where is_required
       and (status not in ('completed', 'exempted') or (status = 'completed' and not upper_inf(valid)));
 
