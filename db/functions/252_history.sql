@@ -381,6 +381,7 @@ returns table (assignment_id uuid, employee_id uuid, module_id uuid, department_
                corrected_later boolean)
 language plpgsql stable security definer
 set search_path = ''
+set jit = off
 as $$
 begin
     -- Security definer: with row-level security the range test (not leakproof) could not use the
@@ -400,6 +401,7 @@ begin
                   detail = 'Staff read their own organisation''s history; an employee only their own.',
                   hint = 'Ask for your own organisation (or, as an employee, your own record).';
     end if;
+    -- JIT off (the SET clause): compiling these plans costs more than running them.
     -- Planned for this organisation, day and instant (EXECUTE with literals): a generic plan
     -- cannot know how many versions are valid at the instant, and a wrong guess (a nested loop
     -- over the employee versions) costs minutes instead of a second.
@@ -413,12 +415,15 @@ begin
             from app.assignment_history h
             join app.employee_history e
               on e.org_id = h.org_id and e.employee_id = h.employee_id and e.valid @> %3$L::timestamptz
-            -- the current row, looked up by key (OFFSET 0: one index probe per version, never
-            -- a scan of every assignment of the organisation)
+            -- the current row of a superseded version, looked up by key (OFFSET 0: one index
+            -- probe per version, never a scan of every assignment of the organisation); a
+            -- current version is the current row, and a deleted assignment has none: for both
+            -- the version's own completion is the one known now
             left join lateral (
                 select a.id, a.status, a.completion_date
                 from app.training_assignments a
                 where a.org_id = h.org_id and a.id = h.assignment_id
+                  and not pg_catalog.upper_inf(h.valid)
                 offset 0
             ) a on true
             where h.org_id = %1$L::uuid and h.valid @> %3$L::timestamptz
@@ -469,6 +474,7 @@ returns table (department_id uuid, location_id uuid, active_employees bigint, re
                corrected_later bigint)
 language sql stable
 set search_path = ''
+set jit = off
 as $$
     with facts as (
         select f.department_id, f.location_id, grouping(f.department_id, f.location_id) as g,
