@@ -385,7 +385,8 @@ set jit = off
 as $$
 begin
     -- Security definer: with row-level security the range test (not leakproof) could not use the
-    -- (org_id, valid) index and every version of the organisation would be read. The caller's
+    -- index of the versions that can be overdue, and every version of the organisation would be
+    -- read. The caller's
     -- rights are checked here instead, null-safely: a signed-in user reads only their own
     -- organisation, and an employee only their own assignments.
     if app.current_user_id() is not null

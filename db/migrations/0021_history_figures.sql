@@ -21,6 +21,12 @@ create index assignment_history_may_be_overdue
     where is_required
       and (status not in ('completed', 'exempted') or (status = 'completed' and not upper_inf(valid)));
 
+-- * no index of every version valid at an instant: a past day's figures are read from the cache,
+--   and computing a day (the daily job, or a day not cached yet) reads the organisation's versions
+--   by the primary key's org_id as fast; the GiST index of all versions was the largest part of
+--   the history's size and of its write cost.
+drop index app.assignment_history_valid_at;
+
 -- Backfill: every ended day of the last 400 that has no cached figures yet, computed from the
 -- history by the as-of rule (the function applied by the previous migrate; a database migrated
 -- for the first time has no organisation yet). Cached days recorded before the history began
