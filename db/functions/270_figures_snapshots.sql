@@ -114,60 +114,49 @@ comment on function app.take_compliance_snapshots(date, uuid) is
 grant execute on function app.take_compliance_snapshots(date, uuid) to sync_worker;
 
 -- A department or location named by id or by name, in the caller's organisation; PT404 otherwise.
-create or replace function app.resolve_department(p_org_id uuid, p_department text) returns uuid
+-- p_kind: 'department' or 'location'.
+create or replace function app.resolve_place(p_org_id uuid, p_kind text, p_value text) returns uuid
 language plpgsql stable
 set search_path = ''
 as $$
 declare
     v_id uuid;
 begin
-    if p_department is null then
+    if p_value is null then
         return null;
     end if;
-    select d.id into v_id
-    from app.departments d
-    where d.org_id = p_org_id
-      and (d.id::text = pg_catalog.lower(p_department) or d.name = p_department)
-    order by d.id::text = pg_catalog.lower(p_department) desc
+    select x.id into v_id
+    from (select d.id, d.name from app.departments d where p_kind = 'department' and d.org_id = p_org_id
+          union all
+          select l.id, l.name from app.locations l where p_kind = 'location' and l.org_id = p_org_id) x
+    where x.id::text = pg_catalog.lower(p_value) or x.name = p_value
+    order by x.id::text = pg_catalog.lower(p_value) desc
     limit 1;
     if v_id is null then
-        raise exception 'department % not found', p_department
+        raise exception '% % not found', p_kind, p_value
             using errcode = 'PT404',
-                  detail = pg_catalog.format('No department with id or name "%s" in your organisation.', p_department),
-                  hint = 'List departments at /departments.';
+                  detail = pg_catalog.format('No %s with id or name "%s" in your organisation.', p_kind, p_value),
+                  hint = pg_catalog.format('List %ss at /%ss.', p_kind, p_kind);
     end if;
     return v_id;
 end
 $$;
+comment on function app.resolve_place(uuid, text, text) is
+    'The id of a department or location (p_kind) given by id or name in the organisation; PT404 when there is none.';
+grant execute on function app.resolve_place(uuid, text, text) to authenticated;
+
+create or replace function app.resolve_department(p_org_id uuid, p_department text) returns uuid
+language sql stable
+set search_path = ''
+as $$ select app.resolve_place(p_org_id, 'department', p_department) $$;
 comment on function app.resolve_department(uuid, text) is
     'The id of a department given by id or name in the organisation; PT404 when there is none.';
 grant execute on function app.resolve_department(uuid, text) to authenticated;
 
 create or replace function app.resolve_location(p_org_id uuid, p_location text) returns uuid
-language plpgsql stable
+language sql stable
 set search_path = ''
-as $$
-declare
-    v_id uuid;
-begin
-    if p_location is null then
-        return null;
-    end if;
-    select l.id into v_id
-    from app.locations l
-    where l.org_id = p_org_id
-      and (l.id::text = pg_catalog.lower(p_location) or l.name = p_location)
-    order by l.id::text = pg_catalog.lower(p_location) desc
-    limit 1;
-    if v_id is null then
-        raise exception 'location % not found', p_location
-            using errcode = 'PT404',
-                  detail = pg_catalog.format('No location with id or name "%s" in your organisation.', p_location),
-                  hint = 'List locations at /locations.';
-    end if;
-    return v_id;
-end
-$$;
+as $$ select app.resolve_place(p_org_id, 'location', p_location) $$;
 comment on function app.resolve_location(uuid, text) is
     'The id of a location given by id or name in the organisation; PT404 when there is none.';
 grant execute on function app.resolve_location(uuid, text) to authenticated;
@@ -259,6 +248,25 @@ as $$
                coalesce(pg_catalog.sum(g.corrected_later), 0)::bigint
         from groups g
         having p_department_id is not null or p_location_id is not null
+    ),
+    -- The figures of each department and of each location (summed over its groups), named.
+    places as (
+        select x.kind, x.id, coalesce(d.name, l.name) as name,
+               app.figures_json(x.active_employees, x.required, x.completed, x.overdue, x.exempted,
+                                x.recorded_later, x.corrected_later) as figures
+        from (select k.kind, k.id, pg_catalog.sum(g.active_employees)::bigint as active_employees,
+                     pg_catalog.sum(g.required)::bigint as required,
+                     pg_catalog.sum(g.completed)::bigint as completed,
+                     pg_catalog.sum(g.overdue)::bigint as overdue,
+                     pg_catalog.sum(g.exempted)::bigint as exempted,
+                     pg_catalog.sum(g.completed_recorded_later)::bigint as recorded_later,
+                     pg_catalog.sum(g.corrected_later)::bigint as corrected_later
+              from groups g
+              cross join lateral (values ('department', g.department_id), ('location', g.location_id)) k(kind, id)
+              where k.id is not null
+              group by k.kind, k.id) x
+        left join app.departments d on x.kind = 'department' and d.org_id = p_org_id and d.id = x.id
+        left join app.locations l on x.kind = 'location' and l.org_id = p_org_id and l.id = x.id
     )
     select pg_catalog.jsonb_build_object(
         'date', p_day,
@@ -274,36 +282,14 @@ as $$
                       from selection s),
         'departments', coalesce((
             select pg_catalog.jsonb_agg(
-                       pg_catalog.jsonb_build_object('departmentId', x.department_id, 'department', d.name)
-                       || app.figures_json(x.active_employees, x.required, x.completed, x.overdue,
-                                           x.exempted, x.recorded_later, x.corrected_later)
-                   order by d.name, x.department_id)
-            from (select g.department_id, pg_catalog.sum(g.active_employees)::bigint as active_employees,
-                         pg_catalog.sum(g.required)::bigint as required,
-                         pg_catalog.sum(g.completed)::bigint as completed,
-                         pg_catalog.sum(g.overdue)::bigint as overdue,
-                         pg_catalog.sum(g.exempted)::bigint as exempted,
-                         pg_catalog.sum(g.completed_recorded_later)::bigint as recorded_later,
-                         pg_catalog.sum(g.corrected_later)::bigint as corrected_later
-                  from groups g where g.department_id is not null
-                  group by g.department_id) x
-            left join app.departments d on d.org_id = p_org_id and d.id = x.department_id), '[]'),
+                       pg_catalog.jsonb_build_object('departmentId', p.id, 'department', p.name) || p.figures
+                   order by p.name, p.id)
+            from places p where p.kind = 'department'), '[]'),
         'locations', coalesce((
             select pg_catalog.jsonb_agg(
-                       pg_catalog.jsonb_build_object('locationId', x.location_id, 'location', l.name)
-                       || app.figures_json(x.active_employees, x.required, x.completed, x.overdue,
-                                           x.exempted, x.recorded_later, x.corrected_later)
-                   order by l.name, x.location_id)
-            from (select g.location_id, pg_catalog.sum(g.active_employees)::bigint as active_employees,
-                         pg_catalog.sum(g.required)::bigint as required,
-                         pg_catalog.sum(g.completed)::bigint as completed,
-                         pg_catalog.sum(g.overdue)::bigint as overdue,
-                         pg_catalog.sum(g.exempted)::bigint as exempted,
-                         pg_catalog.sum(g.completed_recorded_later)::bigint as recorded_later,
-                         pg_catalog.sum(g.corrected_later)::bigint as corrected_later
-                  from groups g where g.location_id is not null
-                  group by g.location_id) x
-            left join app.locations l on l.org_id = p_org_id and l.id = x.location_id), '[]'),
+                       pg_catalog.jsonb_build_object('locationId', p.id, 'location', p.name) || p.figures
+                   order by p.name, p.id)
+            from places p where p.kind = 'location'), '[]'),
         'groups', coalesce((
             select pg_catalog.jsonb_agg(
                        pg_catalog.jsonb_build_object('departmentId', g.department_id, 'locationId', g.location_id)
