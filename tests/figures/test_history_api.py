@@ -165,7 +165,7 @@ def test_past_days_from_the_history(
         path="/rpc/record_completion",
     )
     doc = as_of(api, hr, day)
-    assert doc["source"] == "snapshot"  # the cached day was adjusted when the completion was recorded
+    assert doc["source"] == "snapshot"  # the cached day, adjusted by the recording
     assert doc["organization"]["completedAssignments"] == 1
     assert doc["organization"]["completedRecordedLater"] == 1
     computed = su.execute(
