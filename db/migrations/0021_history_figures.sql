@@ -21,12 +21,6 @@ create index assignment_history_may_be_overdue
     where is_required
       and (status not in ('completed', 'exempted') or (status = 'completed' and not upper_inf(valid)));
 
--- * no index of every version valid at an instant: a past day's figures are read from the cache,
---   and computing a day (the daily job, or a day not cached yet) reads the organisation's versions
---   by the primary key's org_id as fast; the GiST index of all versions was the largest part of
---   the history's size and of its write cost.
-drop index app.assignment_history_valid_at;
-
 -- Backfill: every ended day of the last 400 that has no cached figures yet, computed from the
 -- history by the as-of rule (the function applied by the previous migrate; a database migrated
 -- for the first time has no organisation yet). Cached days recorded before the history began
@@ -42,8 +36,8 @@ begin
         select o.id as org_id, d.day::date as day
         from app.organizations o
         cross join lateral generate_series(
-            greatest((now() at time zone o.timezone)::date - 400, (o.created_at at time zone o.timezone)::date),
-            (now() at time zone o.timezone)::date - 1, interval '1 day') d(day)
+            greatest(app.org_today(o.id) - 400, app.local_date(o.id, o.created_at)),
+            app.org_today(o.id) - 1, interval '1 day') d(day)
         where not exists (select from app.compliance_snapshots s
                           where s.org_id = o.id and s.snapshot_date = d.day::date)
         order by o.id, d.day
@@ -61,3 +55,9 @@ begin
     end loop;
 end
 $$;
+
+-- No index of every version valid at an instant: a past day's figures are read from the cache,
+-- and computing a day (the daily job, or a day not cached yet) reads the organisation's versions
+-- by the primary key's org_id as fast; the GiST index of all versions was the largest part of
+-- the history's size and of its write cost.
+drop index app.assignment_history_valid_at;
