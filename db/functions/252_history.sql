@@ -132,7 +132,7 @@ begin
           on h.org_id = d.org_id and h.employee_id = d.employee_id
          and h.assignment_id = d.assignment_id and h.valid @> d.day_end
         join app.employee_history e
-          on e.org_id = d.org_id and e.employee_id = d.employee_id and e.valid @> d.day_end
+          on e.org_id = d.org_id and e.employee_id = h.employee_id and e.valid @> d.day_end
         cross join lateral (
             values (-1, d.k_old),
                    (1, case when p_deleted then case when h.status = 'completed' then h.completion_date end
