@@ -2,7 +2,7 @@
 -- zone (UTC+14 and UTC−12): figures at the end of the day, the named overdue list of a past day,
 -- a missed daily job (nothing marked overdue, the day is still right), a catch-up run after a
 -- termination (the termination is not that day's), a completion recorded later (counted by its
--- time, flagged, the cached day forgotten), the trend ending on the live figure, and an
+-- time, flagged, the cached day adjusted), the trend ending on the live figure, and an
 -- employee's own trend.
 begin;
 select plan(51);
