@@ -6,17 +6,19 @@
 -- org) stores that answer in app.compliance_snapshots: one org-wide row (department and location
 -- null) and one row per department × location group with active employees or counted assignments
 -- (employees with neither are in the org-wide row only). The daily job caches the day that has
--- just ended (app.take_compliance_snapshots(day) caches day - 1, and refills a few ended days
--- whose cache was forgotten). A completion recorded or
--- corrected for an earlier day makes that day's figures change: the history trigger forgets the
--- cached days from the completion's local day on (app.forget_cached_figures), and the as-of
--- answer is computed from the history again. A cache row written before its day ended is not
+-- just ended (app.take_compliance_snapshots(day) caches day - 1, and fills a few ended days that
+-- were never cached: missed jobs). The cache stays exact: only a completion can change an ended
+-- day (every other fact counts by when it was recorded), and a completion recorded, corrected or
+-- withdrawn for an earlier day adjusts the cached days it touches in the same transaction
+-- (252_history.sql, app.adjust_cached_figures). A cache row written before its day ended is not
 -- used (the day was not over).
 --
 -- api.compliance_as_of(day, department, location) answers any day from the day the organisation
 -- was created to today: today from the live counters (the headline figure), an ended day from the
--- cache or else the history. api.overdue_as_of lists, paged, who was overdue that day and on what.
+-- cache or, for a day not cached yet, the history. api.overdue_as_of lists, paged, who was
+-- overdue that day and on what.
 
+drop function if exists app.forget_cached_figures(uuid[], date[]);
 drop function if exists app.compliance_figures_document(uuid, date, text, timestamptz);
 
 -- Cache the figures of local day p_day (from the history) for one organisation, or for every
@@ -39,6 +41,8 @@ begin
     for v_org in
         select o.id from app.organizations o where p_org_id is null or o.id = p_org_id order by o.id
     loop
+        -- Writers adjusting this organisation's cached days wait, and are waited for.
+        perform pg_catalog.pg_advisory_xact_lock(app.cached_figures_lock_key(v_org));
         delete from app.compliance_snapshots s where s.org_id = v_org and s.snapshot_date = p_day;
         insert into app.compliance_snapshots (
             org_id, snapshot_date, department_id, location_id, active_employees,
@@ -65,10 +69,10 @@ comment on function app.snapshot_compliance(date, uuid) is
 
 -- The daily job's entry point (app.run_daily_jobs(org, day) calls it for its organisation): the
 -- job for `day` runs after that day's local midnight, so the day that has just ended is day - 1.
--- For the organisation (every organisation when p_org_id is null) it
--- caches that day, then refills up to 7 more ended days of the last 400 that have no valid cache
--- (forgotten by a completion recorded or corrected later), newest first. A day that has not
--- ended in the organisation's zone is never cached here. Returns the rows written.
+-- For the organisation (every organisation when p_org_id is null) it caches that day, then fills
+-- up to 7 more ended days of the last 400 that have no valid cache (days whose job never ran),
+-- newest first. A day that has not ended in the organisation's zone is never cached here.
+-- Returns the rows written.
 drop function if exists app.take_compliance_snapshots(date);
 create or replace function app.take_compliance_snapshots(day date, p_org_id uuid default null)
 returns integer
@@ -106,81 +110,53 @@ begin
 end
 $$;
 comment on function app.take_compliance_snapshots(date, uuid) is
-    'The daily job for `day`: caches the figures of the day that ended (day - 1) and refills up to 7 more uncached ended days of the last 400, for one organisation (all when null); idempotent. Returns the rows written.';
+    'The daily job for `day`: caches the figures of the day that ended (day - 1) and fills up to 7 more uncached ended days of the last 400, for one organisation (all when null); idempotent. Returns the rows written.';
 grant execute on function app.take_compliance_snapshots(date, uuid) to sync_worker;
 
--- Forget the cached figures of the days a completion recorded or corrected now changes: from the
--- earliest local day it touches (its old or new completion date) on. Called by the history
--- trigger with the organisations and days, set-based.
-create or replace function app.forget_cached_figures(p_org_ids uuid[], p_from_days date[])
-returns void
-language sql volatile security definer
-set search_path = ''
-as $$
-    delete from app.compliance_snapshots s
-    using (select x.org_id, pg_catalog.min(x.from_day) as from_day
-           from rows from (pg_catalog.unnest(p_org_ids), pg_catalog.unnest(p_from_days)) as x(org_id, from_day)
-           group by x.org_id) f
-    where s.org_id = f.org_id and s.snapshot_date >= f.from_day
-$$;
-comment on function app.forget_cached_figures(uuid[], date[]) is
-    'Deletes the cached figures (app.compliance_snapshots) of each organisation from the given local day on.';
-
 -- A department or location named by id or by name, in the caller's organisation; PT404 otherwise.
-create or replace function app.resolve_department(p_org_id uuid, p_department text) returns uuid
+-- p_kind: 'department' or 'location'.
+create or replace function app.resolve_place(p_org_id uuid, p_kind text, p_value text) returns uuid
 language plpgsql stable
 set search_path = ''
 as $$
 declare
     v_id uuid;
 begin
-    if p_department is null then
+    if p_value is null then
         return null;
     end if;
-    select d.id into v_id
-    from app.departments d
-    where d.org_id = p_org_id
-      and (d.id::text = pg_catalog.lower(p_department) or d.name = p_department)
-    order by d.id::text = pg_catalog.lower(p_department) desc
+    select x.id into v_id
+    from (select d.id, d.name from app.departments d where p_kind = 'department' and d.org_id = p_org_id
+          union all
+          select l.id, l.name from app.locations l where p_kind = 'location' and l.org_id = p_org_id) x
+    where x.id::text = pg_catalog.lower(p_value) or x.name = p_value
+    order by x.id::text = pg_catalog.lower(p_value) desc
     limit 1;
     if v_id is null then
-        raise exception 'department % not found', p_department
+        raise exception '% % not found', p_kind, p_value
             using errcode = 'PT404',
-                  detail = pg_catalog.format('No department with id or name "%s" in your organisation.', p_department),
-                  hint = 'List departments at /departments.';
+                  detail = pg_catalog.format('No %s with id or name "%s" in your organisation.', p_kind, p_value),
+                  hint = pg_catalog.format('List %ss at /%ss.', p_kind, p_kind);
     end if;
     return v_id;
 end
 $$;
+comment on function app.resolve_place(uuid, text, text) is
+    'The id of a department or location (p_kind) given by id or name in the organisation; PT404 when there is none.';
+grant execute on function app.resolve_place(uuid, text, text) to authenticated;
+
+create or replace function app.resolve_department(p_org_id uuid, p_department text) returns uuid
+language sql stable
+set search_path = ''
+as $$ select app.resolve_place(p_org_id, 'department', p_department) $$;
 comment on function app.resolve_department(uuid, text) is
     'The id of a department given by id or name in the organisation; PT404 when there is none.';
 grant execute on function app.resolve_department(uuid, text) to authenticated;
 
 create or replace function app.resolve_location(p_org_id uuid, p_location text) returns uuid
-language plpgsql stable
+language sql stable
 set search_path = ''
-as $$
-declare
-    v_id uuid;
-begin
-    if p_location is null then
-        return null;
-    end if;
-    select l.id into v_id
-    from app.locations l
-    where l.org_id = p_org_id
-      and (l.id::text = pg_catalog.lower(p_location) or l.name = p_location)
-    order by l.id::text = pg_catalog.lower(p_location) desc
-    limit 1;
-    if v_id is null then
-        raise exception 'location % not found', p_location
-            using errcode = 'PT404',
-                  detail = pg_catalog.format('No location with id or name "%s" in your organisation.', p_location),
-                  hint = 'List locations at /locations.';
-    end if;
-    return v_id;
-end
-$$;
+as $$ select app.resolve_place(p_org_id, 'location', p_location) $$;
 comment on function app.resolve_location(uuid, text) is
     'The id of a location given by id or name in the organisation; PT404 when there is none.';
 grant execute on function app.resolve_location(uuid, text) to authenticated;
@@ -272,6 +248,25 @@ as $$
                coalesce(pg_catalog.sum(g.corrected_later), 0)::bigint
         from groups g
         having p_department_id is not null or p_location_id is not null
+    ),
+    -- The figures of each department and of each location (summed over its groups), named.
+    places as (
+        select x.kind, x.id, coalesce(d.name, l.name) as name,
+               app.figures_json(x.active_employees, x.required, x.completed, x.overdue, x.exempted,
+                                x.recorded_later, x.corrected_later) as figures
+        from (select k.kind, k.id, pg_catalog.sum(g.active_employees)::bigint as active_employees,
+                     pg_catalog.sum(g.required)::bigint as required,
+                     pg_catalog.sum(g.completed)::bigint as completed,
+                     pg_catalog.sum(g.overdue)::bigint as overdue,
+                     pg_catalog.sum(g.exempted)::bigint as exempted,
+                     pg_catalog.sum(g.completed_recorded_later)::bigint as recorded_later,
+                     pg_catalog.sum(g.corrected_later)::bigint as corrected_later
+              from groups g
+              cross join lateral (values ('department', g.department_id), ('location', g.location_id)) k(kind, id)
+              where k.id is not null
+              group by k.kind, k.id) x
+        left join app.departments d on x.kind = 'department' and d.org_id = p_org_id and d.id = x.id
+        left join app.locations l on x.kind = 'location' and l.org_id = p_org_id and l.id = x.id
     )
     select pg_catalog.jsonb_build_object(
         'date', p_day,
@@ -287,36 +282,14 @@ as $$
                       from selection s),
         'departments', coalesce((
             select pg_catalog.jsonb_agg(
-                       pg_catalog.jsonb_build_object('departmentId', x.department_id, 'department', d.name)
-                       || app.figures_json(x.active_employees, x.required, x.completed, x.overdue,
-                                           x.exempted, x.recorded_later, x.corrected_later)
-                   order by d.name, x.department_id)
-            from (select g.department_id, pg_catalog.sum(g.active_employees)::bigint as active_employees,
-                         pg_catalog.sum(g.required)::bigint as required,
-                         pg_catalog.sum(g.completed)::bigint as completed,
-                         pg_catalog.sum(g.overdue)::bigint as overdue,
-                         pg_catalog.sum(g.exempted)::bigint as exempted,
-                         pg_catalog.sum(g.completed_recorded_later)::bigint as recorded_later,
-                         pg_catalog.sum(g.corrected_later)::bigint as corrected_later
-                  from groups g where g.department_id is not null
-                  group by g.department_id) x
-            left join app.departments d on d.org_id = p_org_id and d.id = x.department_id), '[]'),
+                       pg_catalog.jsonb_build_object('departmentId', p.id, 'department', p.name) || p.figures
+                   order by p.name, p.id)
+            from places p where p.kind = 'department'), '[]'),
         'locations', coalesce((
             select pg_catalog.jsonb_agg(
-                       pg_catalog.jsonb_build_object('locationId', x.location_id, 'location', l.name)
-                       || app.figures_json(x.active_employees, x.required, x.completed, x.overdue,
-                                           x.exempted, x.recorded_later, x.corrected_later)
-                   order by l.name, x.location_id)
-            from (select g.location_id, pg_catalog.sum(g.active_employees)::bigint as active_employees,
-                         pg_catalog.sum(g.required)::bigint as required,
-                         pg_catalog.sum(g.completed)::bigint as completed,
-                         pg_catalog.sum(g.overdue)::bigint as overdue,
-                         pg_catalog.sum(g.exempted)::bigint as exempted,
-                         pg_catalog.sum(g.completed_recorded_later)::bigint as recorded_later,
-                         pg_catalog.sum(g.corrected_later)::bigint as corrected_later
-                  from groups g where g.location_id is not null
-                  group by g.location_id) x
-            left join app.locations l on l.org_id = p_org_id and l.id = x.location_id), '[]'),
+                       pg_catalog.jsonb_build_object('locationId', p.id, 'location', p.name) || p.figures
+                   order by p.name, p.id)
+            from places p where p.kind = 'location'), '[]'),
         'groups', coalesce((
             select pg_catalog.jsonb_agg(
                        pg_catalog.jsonb_build_object('departmentId', g.department_id, 'locationId', g.location_id)
@@ -409,14 +382,13 @@ begin
                       hint = 'Pass the nextAfter value of the previous page.';
         end if;
     end if;
-    with overdue as (
+    with overdue as materialized (
         select f.*
-        from app.assignments_as_of(v_org, v_day) f
-        where f.counts and f.state = 'overdue'
-          and (v_department is null or f.department_id = v_department)
+        from app.assignments_as_of(v_org, v_day, null, true) f
+        where (v_department is null or f.department_id = v_department)
           and (v_location is null or f.location_id = v_location)
     ),
-    people as (
+    people as materialized (
         select o.employee_id, e.full_name, pg_catalog.min(o.department_id::text)::uuid as department_id,
                pg_catalog.min(o.location_id::text)::uuid as location_id
         from overdue o
@@ -425,23 +397,29 @@ begin
         group by o.employee_id, e.full_name
         order by e.full_name, o.employee_id
         limit v_size + 1
+    ),
+    lists as (
+        select o.employee_id,
+               pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                   'assignmentId', o.assignment_id, 'moduleId', o.module_id,
+                   'module', m.name, 'dueDate', o.due_date,
+                   'graceDays', o.grace_days, 'daysOverdue', o.days_overdue,
+                   'correctedLater', o.corrected_later)
+               order by o.due_date, m.name, o.assignment_id) as overdue
+        from people p
+        join overdue o on o.employee_id = p.employee_id
+        join app.training_modules m on m.org_id = v_org and m.id = o.module_id
+        group by o.employee_id
     )
     select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                'employeeId', p.employee_id, 'employee', p.full_name,
                'departmentId', p.department_id, 'department', d.name,
                'locationId', p.location_id, 'location', l.name,
-               'overdue', (select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                                      'assignmentId', o.assignment_id, 'moduleId', o.module_id,
-                                      'module', m.name, 'dueDate', o.due_date,
-                                      'graceDays', o.grace_days, 'daysOverdue', o.days_overdue,
-                                      'correctedLater', o.corrected_later)
-                                  order by o.due_date, m.name, o.assignment_id)
-                           from overdue o
-                           join app.training_modules m on m.org_id = v_org and m.id = o.module_id
-                           where o.employee_id = p.employee_id))
+               'overdue', x.overdue)
            order by p.full_name, p.employee_id)
     into v_people
     from people p
+    join lists x on x.employee_id = p.employee_id
     left join app.departments d on d.org_id = v_org and d.id = p.department_id
     left join app.locations l on l.org_id = v_org and l.id = p.location_id;
     v_people := coalesce(v_people, '[]');

@@ -165,9 +165,16 @@ def test_past_days_from_the_history(
         path="/rpc/record_completion",
     )
     doc = as_of(api, hr, day)
-    assert doc["source"] == "history"  # the cached day was forgotten
+    assert doc["source"] == "snapshot"  # the cached day, adjusted by the recording
     assert doc["organization"]["completedAssignments"] == 1
     assert doc["organization"]["completedRecordedLater"] == 1
+    computed = su.execute(
+        "select app.compliance_figures_document(%s, %s, 'history', now(), null, null) as d",
+        [org, day],
+    ).fetchone()
+    assert computed is not None
+    assert computed["d"]["groups"] == doc["groups"]
+    assert computed["d"]["organization"] == doc["organization"]
     assert overdue(api, hr, day) == [("Ben Nurse", 13, False)]
     # Move on: creation T-42, Ben's termination T-22, Ada's completion recorded on T-12.
     shift(su, org, 12)

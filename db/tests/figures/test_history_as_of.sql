@@ -2,10 +2,10 @@
 -- zone (UTC+14 and UTC−12): figures at the end of the day, the named overdue list of a past day,
 -- a missed daily job (nothing marked overdue, the day is still right), a catch-up run after a
 -- termination (the termination is not that day's), a completion recorded later (counted by its
--- time, flagged, the cached day forgotten), the trend ending on the live figure, and an
+-- time, flagged, the cached day adjusted), the trend ending on the live figure, and an
 -- employee's own trend.
 begin;
-select plan(50);
+select plan(51);
 
 -- One scenario per zone; T = the organisation's today, days relative to it:
 --   T-28 a, b, c assigned module A (due T-25, grace 7: overdue from T-17)
@@ -146,30 +146,36 @@ from unnest(array['east', 'west']) p;
 select 'setup: ' || app.snapshot_compliance(tests.var(p || '_t')::date - 11, tests.var(p || '_org')::uuid)
 from unnest(array['east', 'west']) p;
 
--- Today HR records a's completion of T-12: the cached T-11 (and later) is forgotten, T-15 kept.
+-- Today HR records a's completion of T-12: the cached T-11 is adjusted in the same transaction
+-- (a completed, flagged recorded later), T-15 is left as it was (a was still overdue then).
 update app.training_assignments set status = 'completed', score = 90,
        completion_date = tests.local_noon(org_id, tests.var('east_t')::date - 12)
 where org_id = tests.var('east_org')::uuid and employee_id = tests.var('east_a')::uuid;
 update app.training_assignments set status = 'completed', score = 90,
        completion_date = tests.local_noon(org_id, tests.var('west_t')::date - 12)
 where org_id = tests.var('west_org')::uuid and employee_id = tests.var('west_a')::uuid;
-select is((select array_agg(snapshot_date - tests.var(p || '_t')::date order by snapshot_date)
+select is((select array_agg((snapshot_date - tests.var(p || '_t')::date, completed_assignments,
+                             overdue_assignments, completed_recorded_later)::text order by snapshot_date)
            from app.compliance_snapshots
            where org_id = tests.var(p || '_org')::uuid and department_id is null and location_id is null),
-          array[-15], p || ': a completion of T-12 recorded today forgets the cached T-11, keeps T-15')
+          array['(-15,1,2,0)', '(-11,2,1,1)'],
+          p || ': a completion of T-12 recorded today adjusts the cached T-11 (recorded later), keeps T-15')
 from unnest(array['east', 'west']) p;
-
 select pg_temp.checks('east');
 select pg_temp.checks('west');
 
--- The daily job of today caches yesterday and refills uncached ended days, 7 more a run, newest
--- first: the second run reaches the forgotten T-11.
+-- The daily job of today caches yesterday and fills ended days never cached, 7 more a run,
+-- newest first: the second run reaches T-16.
 select 'setup: ' || app.take_compliance_snapshots(tests.var('east_t')::date);
 select 'setup: ' || app.take_compliance_snapshots(tests.var('east_t')::date);
 select ok(exists (select from app.compliance_snapshots
-                  where org_id = tests.var('east_org')::uuid and snapshot_date = tests.var('east_t')::date - 11
-                    and department_id is null and location_id is null and completed_recorded_later = 1),
-          'east: the daily job refills a forgotten day, with its late-recorded completion');
+                  where org_id = tests.var('east_org')::uuid and snapshot_date = tests.var('east_t')::date - 16
+                    and department_id is null and location_id is null),
+          'east: the daily job fills the days never cached, 7 more a run');
+select is((select count(*)::integer from app.compliance_snapshots
+           where org_id = tests.var('east_org')::uuid and snapshot_date = tests.var('east_t')::date - 11
+             and department_id is null and location_id is null and completed_recorded_later = 1),
+          1, 'east: and leaves the adjusted T-11 as it is');
 
 -- The cached T-15 answers as the snapshot, the same figures as the history gives.
 select tests.authenticate_as(tests.var('east_hr')::uuid, 'GET', '/rpc/compliance_as_of');
