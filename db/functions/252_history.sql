@@ -232,14 +232,14 @@ begin
     cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     where h.org_id = n.org_id and h.assignment_id = n.id and pg_catalog.upper_inf(h.valid)
       and pg_catalog.lower(h.valid) < pg_catalog.now()
-      and app.assignment_version_changed(o, n);
+      and app.assignment_version_changed(row(o.*)::app.training_assignments, row(n.*)::app.training_assignments);
     with replaced as (
         delete from app.assignment_history h
         using (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
         cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where h.org_id = n.org_id and h.assignment_id = n.id and pg_catalog.upper_inf(h.valid)
           and pg_catalog.lower(h.valid) >= pg_catalog.now()
-          and app.assignment_version_changed(o, n)
+          and app.assignment_version_changed(row(o.*)::app.training_assignments, row(n.*)::app.training_assignments)
         returning h.org_id, h.assignment_id, pg_catalog.lower(h.valid) as since
     )
     select pg_catalog.array_agg(r.assignment_id), pg_catalog.array_agg(r.since)
@@ -255,7 +255,7 @@ begin
     cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     left join rows from (pg_catalog.unnest(v_replaced), pg_catalog.unnest(v_since)) as r(assignment_id, since)
       on r.assignment_id = n.id
-    where app.assignment_version_changed(o, n);
+    where app.assignment_version_changed(row(o.*)::app.training_assignments, row(n.*)::app.training_assignments);
     -- A completion recorded, corrected or withdrawn changes ended days: adjust their cached
     -- figures in this transaction.
     select pg_catalog.array_agg(n.org_id), pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.employee_id),
@@ -321,14 +321,14 @@ begin
     cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     where h.org_id = n.org_id and h.employee_id = n.id and pg_catalog.upper_inf(h.valid)
       and pg_catalog.lower(h.valid) < pg_catalog.now()
-      and app.employee_version_changed(o, n);
+      and app.employee_version_changed(row(o.*)::app.employees, row(n.*)::app.employees);
     with replaced as (
         delete from app.employee_history h
         using (select n, o from new_rows n full join old_rows o on o.org_id = n.org_id and o.id = n.id offset 0) p
         cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
         where h.org_id = n.org_id and h.employee_id = n.id and pg_catalog.upper_inf(h.valid)
           and pg_catalog.lower(h.valid) >= pg_catalog.now()
-          and app.employee_version_changed(o, n)
+          and app.employee_version_changed(row(o.*)::app.employees, row(n.*)::app.employees)
         returning h.employee_id, pg_catalog.lower(h.valid) as since
     )
     select pg_catalog.array_agg(r.employee_id), pg_catalog.array_agg(r.since)
@@ -341,7 +341,7 @@ begin
     cross join lateral (select (p.n).*) n cross join lateral (select (p.o).*) o
     left join rows from (pg_catalog.unnest(v_replaced), pg_catalog.unnest(v_since)) as r(employee_id, since)
       on r.employee_id = n.id
-    where app.employee_version_changed(o, n);
+    where app.employee_version_changed(row(o.*)::app.employees, row(n.*)::app.employees);
     return null;
 end
 $$;
