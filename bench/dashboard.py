@@ -76,8 +76,8 @@ def _load_org(
     conn.execute(
         # created 400 days ago: its records (and the year of snapshots below) begin then, so the
         # trend has its twelve months
-        "insert into app.organizations (id, name, slug, created_at)"
-        " values (%s, %s, %s, now() - interval '400 days')",
+        "insert into app.organizations (id, name, slug, created_at, paper_size)"
+        " values (%s, %s, %s, now() - interval '400 days', 'letter')",
         [org, slug.replace("-", " ").title(), slug],
     )
     conn.execute(

@@ -79,7 +79,8 @@ def bulk_load(dsn: str, employees: int, modules: int) -> dict[str, Any]:
             ),
         ]:
             conn.execute(
-                "insert into app.organizations (id, name, slug) values (%s, %s, %s)",
+                "insert into app.organizations (id, name, slug, paper_size)"
+                " values (%s, %s, %s, 'letter')",
                 [org_id, slug.title(), slug],
             )
             conn.execute(

@@ -39,8 +39,8 @@ def load(dsn: str, rows: int) -> tuple[uuid.UUID, uuid.UUID, str, str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("set session_replication_role = replica")  # bulk load: triggers off
         org = conn.execute(
-            "insert into app.organizations (name, slug) values ('Bench Medical', 'bench-medical')"
-            " returning id"
+            "insert into app.organizations (name, slug, paper_size)"
+            " values ('Bench Medical', 'bench-medical', 'letter') returning id"
         ).fetchone()[0]
         conn.execute(
             "insert into app.departments (org_id, name)"
