@@ -38,22 +38,25 @@ $$;
 comment on function app.identity_user_id(jsonb) is
     'The app_users id an identity provider''s token signs in as: its linked login, else (first sign-in) the one unlinked login with its verified e-mail.';
 
+-- Inlinable (no FROM, no SET, operators qualified), as are the helpers below: the rights checks
+-- that call them are planned once, not once per transaction.
 create or replace function app.current_user_id() returns uuid
 language sql stable
 as $$
     select case
-        when c operator(pg_catalog.?) 'iss' then
+        when app.jwt_claims() operator(pg_catalog.?) 'iss' then
             case when pg_catalog.current_setting('request.identity', true) operator(pg_catalog.<>) ''
                       and (pg_catalog.current_setting('request.identity', true)::jsonb
                            operator(pg_catalog.->>) 'key')
-                          = (c operator(pg_catalog.->>) 'iss') || ' ' || (c operator(pg_catalog.->>) 'sub')
+                          = (app.jwt_claims() operator(pg_catalog.->>) 'iss') || ' '
+                            || (app.jwt_claims() operator(pg_catalog.->>) 'sub')
                  then (pg_catalog.current_setting('request.identity', true)::jsonb
                        operator(pg_catalog.->>) 'sub')::uuid
-                 else app.identity_user_id(c) end
-        when c operator(pg_catalog.->>) 'sub' operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        then (c operator(pg_catalog.->>) 'sub')::uuid
+                 else app.identity_user_id(app.jwt_claims()) end
+        when app.jwt_claims() operator(pg_catalog.->>) 'sub'
+             operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+        then (app.jwt_claims() operator(pg_catalog.->>) 'sub')::uuid
     end
-    from (select app.jwt_claims() as c) x
 $$;
 comment on function app.current_user_id() is
     'The app_users id the token names: its sub (development tokens), or its linked (iss, sub).';
@@ -64,25 +67,40 @@ comment on function app.current_user_id() is
 -- the pre-request step, or when the claims changed since, they look the user up again. The cache
 -- can only be set by whoever can already set the claims themselves, and it dies with the request,
 -- so a role change or deactivation still takes effect on the next request.
-create or replace function app.current_identity() returns jsonb
-language plpgsql stable security definer
+-- The look-up behind app.current_identity() when the request's cache does not answer.
+create or replace function app.identity_lookup() returns jsonb
+language sql stable security definer
 set search_path = ''
 as $$
-declare
-    v_user uuid := app.current_user_id();
-    v_cached jsonb := nullif(pg_catalog.current_setting('request.identity', true), '')::jsonb;
-begin
-    if v_user is null then
-        return null;
-    end if;
-    if v_cached is not null and v_cached ->> 'sub' = v_user::text then
-        return v_cached;
-    end if;
-    return (select pg_catalog.jsonb_build_object('sub', u.id, 'org', u.org_id, 'role', u.app_role,
-                                                 'employee', u.employee_id)
-            from app.app_users u
-            where u.id = v_user and u.active);
-end
+    select pg_catalog.jsonb_build_object('sub', u.id, 'org', u.org_id, 'role', u.app_role,
+                                         'employee', u.employee_id)
+    from app.app_users u
+    where u.id = app.current_user_id() and u.active
+$$;
+comment on function app.identity_lookup() is
+    'The active signed-in user''s {sub, org, role, employee} read from app_users (the uncached path of app.current_identity).';
+
+-- The cache answers when it was made for these claims: the same (iss, sub) of an identity
+-- provider's token, the same sub of a development token. An inlinable expression (no SET, no
+-- FROM, operators qualified): every policy and rights check reads a setting, not a function call.
+create or replace function app.current_identity() returns jsonb
+language sql stable
+as $$
+    select case
+        when coalesce(
+                 case when app.jwt_claims() operator(pg_catalog.?) 'iss'
+                      then (nullif(pg_catalog.current_setting('request.identity', true), '')::jsonb
+                            operator(pg_catalog.->>) 'key')
+                           operator(pg_catalog.=)
+                           ((app.jwt_claims() operator(pg_catalog.->>) 'iss') operator(pg_catalog.||) ' '
+                            operator(pg_catalog.||) (app.jwt_claims() operator(pg_catalog.->>) 'sub'))
+                      else (nullif(pg_catalog.current_setting('request.identity', true), '')::jsonb
+                            operator(pg_catalog.->>) 'sub')
+                           operator(pg_catalog.=) (app.jwt_claims() operator(pg_catalog.->>) 'sub')
+                 end, false)
+        then nullif(pg_catalog.current_setting('request.identity', true), '')::jsonb
+        else app.identity_lookup()
+    end
 $$;
 comment on function app.current_identity() is 'The active signed-in user''s {sub, org, role, employee}, or null.';
 
@@ -266,7 +284,9 @@ begin
     -- period: then a request that may write (not GET or HEAD, not a read-only transaction such
     -- as PostgREST's for a STABLE function) is refused with PT402. Reading and exporting stay.
     if coalesce(pg_catalog.current_setting('request.method', true), '') not in ('GET', 'HEAD')
-       and pg_catalog.current_setting('transaction_read_only') = 'off' then
+       and pg_catalog.current_setting('transaction_read_only') = 'off'
+       and exists (select from app.subscriptions s
+                   where s.org_id = user_row.org_id and s.status in ('canceled', 'unpaid')) then
         perform app.refuse_if_billing_locked(user_row.org_id, 'changing records');
     end if;
 end
@@ -275,6 +295,7 @@ comment on function app.pre_request() is
     'PostgREST pre-request hook: refuses unknown (401) and inactive (403) users, and writes of an organisation whose paid period ended (402); links an identity provider''s first sign-in.';
 
 grant execute on function app.jwt_claims(), app.current_user_id(), app.identity_user_id(jsonb), app.current_identity(),
+    app.identity_lookup(),
     app.current_org_id(),
     app.current_app_role(), app.current_employee_id(), app.direct_report_ids(),
     app.manager_can_act(uuid, uuid), app.acting_manager_user_id(uuid, uuid),

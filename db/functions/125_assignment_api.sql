@@ -19,10 +19,20 @@
 -- The assignment as the api shows it.
 create or replace function app.assignment_json(p_row app.training_assignments) returns jsonb
 language sql stable
+as $$
+    select pg_catalog.to_jsonb(p_row) operator(pg_catalog.-) 'classroom_submission'
+           operator(pg_catalog.-) 'sync_errors'
+$$;
+
+-- Whether the organisation lets HR admins and superadmins act on their own evidence.
+create or replace function app.hr_self_evidence(p_org_id uuid) returns boolean
+language sql stable
 set search_path = ''
 as $$
-    select pg_catalog.to_jsonb(p_row) - 'classroom_submission' - 'sync_errors'
+    select coalesce((select o.hr_self_evidence from app.organizations o where o.id = p_org_id), false)
 $$;
+comment on function app.hr_self_evidence(uuid) is
+    'Whether the organisation enables hr_self_evidence (false when it does not, or is unknown).';
 
 -- Whether the signed-in HR admin or superadmin may use their powers over evidence on this
 -- employee's records: always on others', on their own only when the organisation enables
@@ -31,9 +41,7 @@ create or replace function app.admin_may_act_on(p_org_id uuid, p_employee_id uui
 language sql stable
 as $$
     select app.current_role_in('superadmin', 'hr_admin')
-           and (not app.is_own_employee(p_employee_id)
-                or coalesce((select o.hr_self_evidence from app.organizations o
-                             where o.id operator(pg_catalog.=) p_org_id), false))
+           and (not app.is_own_employee(p_employee_id) or app.hr_self_evidence(p_org_id))
 $$;
 comment on function app.admin_may_act_on(uuid, uuid) is
     'Whether the caller is an HR admin or superadmin who may act on this employee''s evidence (own only with hr_self_evidence).';
