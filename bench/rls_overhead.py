@@ -113,11 +113,11 @@ def bulk_load(dsn: str, employees: int, modules: int) -> dict[str, Any]:
             conn.execute(
                 f"""
                 insert into app.training_assignments (org_id, id, employee_id, module_id, due_date,
-                                                     status, completion_date, score,
+                                                     grace_days, status, completion_date, score,
                                                      exemption_reason)
                 select %(org)s, {seq_uuid(asg_prefix, "(e - 1) * %(m)s + m")},
                        {seq_uuid(emp_prefix, "e")}, {seq_uuid(mod_prefix, "m")},
-                       date '2024-01-01' + ((e * 7 + m * 37) %% 730),
+                       date '2024-01-01' + ((e * 7 + m * 37) %% 730), 7,
                        s.status::app.assignment_status,
                        case when s.status = 'completed' then timestamptz '2024-06-01' end,
                        case when s.status = 'completed' then 80 + (e + m) %% 21 end,
