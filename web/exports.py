@@ -46,7 +46,6 @@ from pydantic import BaseModel, Field, field_validator
 
 from web.auth import request_token
 from web.db import AsyncConn, acting_as
-from web.errors import WebError
 from web.filters import AuditFilters, ComplianceFilters, Resolved, parse_filters, resolve
 from web.openapi import BEARER, XLSX_MEDIA_TYPE, export_responses
 from web.state import AppState
@@ -146,7 +145,7 @@ class Export:
         except PoolTimeout:
             self.state.limiter.release(self.user)
             self._released = True
-            raise WebError(503, "no database connection is free; try again shortly") from None
+            raise  # web.errors answers 503 with Retry-After
         try:
             async with acting_as(self.conn, self.claims, "GET", self.path, read_only=False) as cur:
                 self.resolved = await resolve(cur, self.filters)
@@ -194,7 +193,8 @@ async def _begin(request: Request[Any, Any, Any], kind: str, model: type[Any]) -
     return export
 
 
-def _headers(filename: str) -> dict[str, str]:
+def file_headers(filename: str) -> dict[str, str]:
+    """The headers of a downloaded export file."""
     return {
         "Content-Disposition": f'attachment; filename="{filename}"',
         "Cache-Control": "no-store",
@@ -202,7 +202,7 @@ def _headers(filename: str) -> dict[str, str]:
     }
 
 
-class _ExcelOption(BaseModel):
+class ExcelOption(BaseModel):
     """``excel``: the CSV exports' one option beside their filters, checked like them (a 400
     naming it): ``1`` (or ``true``) prefixes the UTF-8 byte order mark, by which Excel on Windows
     knows the file is UTF-8; ``0``, ``false`` or absent, none."""
@@ -221,14 +221,14 @@ class _ExcelOption(BaseModel):
         return value
 
 
-class ComplianceCsvFilters(ComplianceFilters, _ExcelOption):
+class ComplianceCsvFilters(ComplianceFilters, ExcelOption):
     """Filters of /export/compliance.csv, and ``excel``."""
 
     def given(self) -> dict[str, str]:
         return _excel_as_given(super().given(), self.excel)
 
 
-class AuditCsvFilters(AuditFilters, _ExcelOption):
+class AuditCsvFilters(AuditFilters, ExcelOption):
     """Filters of /export/audit.csv, and ``excel``."""
 
     def given(self) -> dict[str, str]:
@@ -403,7 +403,7 @@ async def _csv_stream(export: Export, query: sql.Composed) -> Stream:
     return Stream(
         chunks(),
         media_type="text/csv; charset=utf-8",
-        headers=_headers(export.filename("csv")),
+        headers=file_headers(export.filename("csv")),
         background=BackgroundTask(export.close),
     )
 
@@ -697,7 +697,7 @@ async def export_compliance_xlsx(
     return Stream(
         chunks(),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers=_headers(export.filename("xlsx")),
+        headers=file_headers(export.filename("xlsx")),
         background=BackgroundTask(anyio.to_thread.run_sync, cleanup_files),
     )
 
@@ -772,7 +772,7 @@ async def export_compliance_pdf(
         time.monotonic() - started,
         len(pdf),
     )
-    return Response(pdf, media_type="application/pdf", headers=_headers(export.filename("pdf")))
+    return Response(pdf, media_type="application/pdf", headers=file_headers(export.filename("pdf")))
 
 
 def export_handlers() -> list[Any]:

@@ -98,7 +98,7 @@ class AuditFilters(_Filters):
         return value
 
 
-F = TypeVar("F", bound=_Filters)
+F = TypeVar("F", bound=BaseModel)
 
 
 def _field_of(error: Any) -> str:
@@ -128,7 +128,9 @@ def parse_filters(model: type[F], query: list[tuple[str, str]]) -> F:
             field = _field_of(err)
             kind = err.get("type")
             if kind == "extra_forbidden":
-                allowed = ", ".join((f.alias or name) for name, f in model.model_fields.items())
+                allowed = (
+                    ", ".join((f.alias or name) for name, f in model.model_fields.items()) or "none"
+                )
                 message = f"is not a filter of this export (filters: {allowed})"
             elif kind == "literal_error" and field == "status":
                 message = "must be one of " + ", ".join(ASSIGNMENT_STATUSES)

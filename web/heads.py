@@ -19,13 +19,12 @@ from typing import Any
 
 from litestar import HttpMethod, Request, get, route
 from litestar.response.base import ASGIResponse
-from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
 from web.auth import request_token
 from web.db import acting_as
 from web.errors import WebError
-from web.exports import AuditCsvFilters, ComplianceCsvFilters, Export, _headers
+from web.exports import AuditCsvFilters, ComplianceCsvFilters, Export, file_headers
 from web.filters import AuditFilters, ComplianceFilters, parse_filters, resolve
 from web.openapi import BEARER, XLSX_MEDIA_TYPE, head_responses, ws_responses
 from web.state import AppState
@@ -75,20 +74,17 @@ async def _head(
     state = AppState.of(request)
     claims = state.auth.claims(request_token(request.headers))
     filters = parse_filters(model, list(request.query_params.multi_items()))
-    try:
-        async with (
-            state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
-            acting_as(conn, claims, "HEAD", request.url.path) as cur,
-        ):
-            resolved = await resolve(cur, filters)
-    except PoolTimeout:
-        raise WebError(503, "no database connection is free; try again shortly") from None
+    async with (
+        state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
+        acting_as(conn, claims, "HEAD", request.url.path) as cur,
+    ):
+        resolved = await resolve(cur, filters)
     export = Export(state, kind, request.url.path, claims, filters, resolved=resolved)
     ext = kind.rsplit(".", 1)[1]
     # Built as sent: a Response would say Content-Length: 0, which is not the file's length.
     return ASGIResponse(
         is_head_response=True,
-        headers={"Content-Type": media_type, **_headers(export.filename(ext))},
+        headers={"Content-Type": media_type, **file_headers(export.filename(ext))},
     )
 
 

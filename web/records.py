@@ -38,11 +38,13 @@ from litestar.params import Parameter
 from litestar.response.base import ASGIResponse
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, ConfigDict
 
 from web.auth import request_token
 from web.db import acting_as
 from web.errors import WebError
+from web.exports import ExcelOption, file_headers
+from web.filters import parse_filters
 from web.openapi import BEARER, errors, file_response, head_responses
 from web.state import AppState
 
@@ -252,38 +254,26 @@ def _target(file: str, ext: str, what: str) -> uuid.UUID:
         ) from None
 
 
+class _CsvQuery(ExcelOption):
+    """The query of a record's CSV: ``excel`` alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _PdfQuery(BaseModel):
+    """The query of a record's PDF: none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 def _excel(request: Request[Any, Any, Any], ext: str) -> bool:
-    """The query: ``excel`` (``1``/``true`` or ``0``/``false``) on a CSV, nothing else."""
-    allowed = ("excel",) if ext == "csv" else ()
-    excel = False
-    seen: set[str] = set()
-    for key, value in request.query_params.multi_items():
-        if key not in allowed:
-            names = ", ".join(allowed) or "none"
-            message = f"is not a parameter of this export (parameters: {names})"
-            raise WebError(
-                400,
-                f"invalid parameter {key!r}: {message}",
-                {"field": key, "errors": [{"field": key, "message": message}]},
-            )
-        if key in seen:
-            message = "given more than once"
-            raise WebError(
-                400,
-                f"invalid parameter {key!r}: {message}",
-                {"field": key, "errors": [{"field": key, "message": message}]},
-            )
-        seen.add(key)
-        if value.lower() in ("1", "true"):
-            excel = True
-        elif value.lower() not in ("0", "false"):
-            message = "must be 1 or 0"
-            raise WebError(
-                400,
-                f"invalid parameter {key!r}: {message}",
-                {"field": key, "errors": [{"field": key, "message": message}]},
-            )
-    return excel
+    """The query checked like the other exports' (a 400 naming the parameter): ``excel`` on a
+    CSV, nothing else; whether the CSV starts with a BOM."""
+    items = list(request.query_params.multi_items())
+    if ext != "csv":
+        parse_filters(_PdfQuery, items)
+        return False
+    return bool(parse_filters(_CsvQuery, items).excel)
 
 
 async def _read_and_audit(
@@ -300,10 +290,7 @@ async def _read_and_audit(
     user = str(claims["sub"])
     state.limiter.acquire(user)
     try:
-        try:
-            conn = await state.pool.getconn(timeout=state.settings.web_db_timeout_seconds)
-        except PoolTimeout:
-            raise WebError(503, "no database connection is free; try again shortly") from None
+        conn = await state.pool.getconn(timeout=state.settings.web_db_timeout_seconds)
         try:
             async with acting_as(conn, claims, "GET", request.url.path, read_only=False) as cur:
                 await cur.execute(
@@ -323,14 +310,6 @@ async def _read_and_audit(
     finally:
         state.limiter.release(user)
     return row["record"], row["today"]
-
-
-def _headers(filename: str) -> dict[str, str]:
-    return {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    }
 
 
 @dataclass(frozen=True)
@@ -408,7 +387,7 @@ async def _export(
         len(body),
     )
     return Response(
-        body, media_type=MEDIA_TYPES[ext], headers=_headers(what.filename(target, today, ext))
+        body, media_type=MEDIA_TYPES[ext], headers=file_headers(what.filename(target, today, ext))
     )
 
 
@@ -418,28 +397,25 @@ async def _head(request: Request[Any, Any, Any], file: str, what: RecordExport) 
     exported), no export slot."""
     claims, ext, target, _excel_bom = what.check(request, file)
     state = AppState.of(request)
-    try:
-        async with (
-            state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
-            acting_as(conn, claims, "HEAD", request.url.path) as cur,
-        ):
-            await cur.execute(
-                sql.SQL(
-                    "select api.{}({} => %s) is not null as found,"
-                    " app.org_today(app.current_org_id())::text as today"
-                ).format(sql.Identifier(what.function), sql.Identifier(what.argument)),
-                [target],
-            )
-            row = await cur.fetchone()
-    except PoolTimeout:
-        raise WebError(503, "no database connection is free; try again shortly") from None
+    async with (
+        state.pool.connection(timeout=state.settings.web_db_timeout_seconds) as conn,
+        acting_as(conn, claims, "HEAD", request.url.path) as cur,
+    ):
+        await cur.execute(
+            sql.SQL(
+                "select api.{}({} => %s) is not null as found,"
+                " app.org_today(app.current_org_id())::text as today"
+            ).format(sql.Identifier(what.function), sql.Identifier(what.argument)),
+            [target],
+        )
+        row = await cur.fetchone()
     assert row is not None
     # Built as sent: a Response would say Content-Length: 0, which is not the file's length.
     return ASGIResponse(
         is_head_response=True,
         headers={
             "Content-Type": MEDIA_TYPES[ext],
-            **_headers(what.filename(target, row["today"], ext)),
+            **file_headers(what.filename(target, row["today"], ext)),
         },
     )
 
