@@ -126,6 +126,35 @@ begin
 end
 $$;
 
+-- A completion belongs to the assignment only from when it existed: its first recorded version
+-- (its creation, for rows older than the history). Earlier is refused (22023): it belongs to an
+-- earlier cycle.
+create or replace function app.refuse_completion_before_assignment(
+    p_row app.training_assignments, p_at timestamptz
+) returns void
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_zone text := app.org_timezone(p_row.org_id);
+    v_since timestamptz;
+begin
+    select least(p_row.created_at, pg_catalog.min(pg_catalog.lower(h.valid))) into v_since
+    from app.assignment_history h
+    where h.org_id = p_row.org_id and h.employee_id = p_row.employee_id and h.assignment_id = p_row.id;
+    if p_at < v_since then
+        perform app.fail('22023',
+            pg_catalog.format('completed_at %s is before assignment %s existed', p_at, p_row.id),
+            pg_catalog.format('The assignment was created at %s (%s); completed_at was %s.',
+                              pg_catalog.timezone(v_zone, v_since), v_zone,
+                              pg_catalog.timezone(v_zone, p_at)),
+            'A completion before the assignment belongs to an earlier cycle; record it there.');
+    end if;
+end
+$$;
+comment on function app.refuse_completion_before_assignment(app.training_assignments, timestamptz) is
+    'Refuses (22023) a completion time before the assignment existed (its first recorded version).';
+
 -- The assignment's minutes after adding one call's (app.minutes_spent: 0 to 1,440), refused
 -- with a message when the total would pass its ceiling (the constraint
 -- training_assignments_minutes_spent_at_most_1000000, db/migrations/0011_argument_ranges.sql).
@@ -224,13 +253,7 @@ begin
             'Send the time the attempt was finished.');
     end if;
     v_row := app.assignment_for_write(v_id, 'complete');
-    if v_at < v_row.created_at then
-        perform app.fail('22023',
-            pg_catalog.format('completed_at %s is before assignment %s existed', v_at, v_id),
-            pg_catalog.format('Assignment %s was created at %s; completed_at is %s.', v_id,
-                              v_row.created_at, v_at),
-            'Send the time the attempt was finished; a result from before the assignment belongs to an earlier one.');
-    end if;
+    perform app.refuse_completion_before_assignment(v_row, v_at);
     if v_row.status = 'completed' then
         perform app.fail('PT409', pg_catalog.format('assignment %s is already completed', v_id),
             pg_catalog.format('Assignment %s was completed on %s with score %s.', v_id,

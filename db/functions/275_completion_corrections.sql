@@ -39,7 +39,6 @@ declare
     v_row app.training_assignments;
     v_passing numeric;
     v_zone text;
-    v_since timestamptz;
 begin
     if not app.current_role_in('superadmin', 'hr_admin') then
         perform app.fail('42501', pg_catalog.format('only HR admins and superadmins may %s', p_what),
@@ -68,18 +67,8 @@ begin
                               pg_catalog.timezone(v_zone, p_at), v_zone, pg_catalog.timezone(v_zone, pg_catalog.now())),
             'Send when the training actually took place.');
     end if;
-    -- The assignment existed from its first recorded version (its creation, for rows older than
-    -- the history).
-    select least(v_row.created_at, pg_catalog.min(pg_catalog.lower(h.valid))) into v_since
-    from app.assignment_history h
-    where h.org_id = v_row.org_id and h.employee_id = v_row.employee_id and h.assignment_id = v_row.id;
-    if p_at is not null and p_at < v_since then
-        perform app.fail('22023',
-            pg_catalog.format('completed_at %s is before assignment %s existed', p_at, p_assignment_id),
-            pg_catalog.format('The assignment was created at %s (%s); completed_at was %s.',
-                              pg_catalog.timezone(v_zone, v_since), v_zone,
-                              pg_catalog.timezone(v_zone, p_at)),
-            'A completion before the assignment belongs to an earlier cycle; record it there.');
+    if p_at is not null then
+        perform app.refuse_completion_before_assignment(v_row, p_at);
     end if;
     if p_score is not null then
         select m.passing_score into v_passing
